@@ -1,0 +1,268 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2024, KeyBuzz (@keybuzz)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Shared connection options, client factory, error messages and parsers.
+
+Works with redis-py 4.3 (Debian 12 python3-redis) and redis-py 8.x: only
+APIs present in both are used, and replies are read raw (no redis-py
+response callbacks) so that parsing does not depend on the library version.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import inspect
+import socket
+import ssl
+import traceback
+
+from ansible.module_utils.basic import missing_required_lib
+
+REDIS_IMP_ERR = None
+try:
+    import redis
+    from redis import exceptions as redis_exceptions
+    HAS_REDIS = True
+except ImportError:
+    redis = None
+    redis_exceptions = None
+    HAS_REDIS = False
+    REDIS_IMP_ERR = traceback.format_exc()
+
+SCRUBBED = '********'
+
+
+def connection_argument_spec(default_port=6379):
+    """Return the argument spec shared by every module of the collection."""
+    return dict(
+        login_host=dict(type='str', default='127.0.0.1'),
+        login_port=dict(type='int', default=default_port),
+        login_user=dict(type='str'),
+        login_password=dict(type='str', no_log=True),
+        connect_timeout=dict(type='float', default=3.0),
+        tls=dict(type='bool', default=False),
+        ca_certs=dict(type='path'),
+        validate_certs=dict(type='bool', default=True),
+        client_cert_file=dict(type='path'),
+        client_key_file=dict(type='path'),
+    )
+
+
+def check_redis_lib(module):
+    """Fail the module with the standard message when redis-py is missing."""
+    if not HAS_REDIS:
+        module.fail_json(msg=missing_required_lib('redis'), exception=REDIS_IMP_ERR)
+
+
+def redis_client(params, host=None, port=None):
+    """Build a redis.Redis client from the module parameters.
+
+    ``host``/``port`` override ``login_host``/``login_port``. Retries are
+    disabled so that a dead server costs at most ``connect_timeout``.
+    """
+    kwargs = dict(
+        host=host or params['login_host'],
+        port=port or params['login_port'],
+        username=params.get('login_user') or None,
+        password=params.get('login_password') or None,
+        socket_timeout=params['connect_timeout'],
+        socket_connect_timeout=params['connect_timeout'],
+        retry=None,
+        decode_responses=True,
+    )
+    if _supports_protocol():
+        # redis-py >= 5 may default to RESP3; 4.3 only speaks RESP2. Same replies everywhere.
+        kwargs['protocol'] = 2
+    if params.get('tls'):
+        validate = params.get('validate_certs', True)
+        kwargs.update(
+            ssl=True,
+            ssl_ca_certs=params.get('ca_certs'),
+            ssl_certfile=params.get('client_cert_file'),
+            ssl_keyfile=params.get('client_key_file'),
+            ssl_cert_reqs='required' if validate else 'none',
+            ssl_check_hostname=bool(validate),
+        )
+    return redis.Redis(**kwargs)
+
+
+def _supports_protocol():
+    try:
+        return 'protocol' in inspect.signature(redis.Redis.__init__).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def raw_command(client, *args):
+    """Run a command and return the reply without redis-py post-processing."""
+    client.set_response_callback(args[0], _identity)
+    return client.execute_command(*args)
+
+
+def _identity(response, **dummy):
+    return response
+
+
+def format_address(host, port):
+    if host is not None and ':' in str(host):
+        return '[%s]:%s' % (host, port)
+    return '%s:%s' % (host, port)
+
+
+def parse_address(text, default_port):
+    """Split ``host``, ``host:port``, ``[v6]`` or ``[v6]:port`` into a tuple.
+
+    Raises ValueError on a malformed port.
+    """
+    text = text.strip()
+    if text.startswith('['):
+        host, sep, rest = text[1:].partition(']')
+        if not sep or (rest and not rest.startswith(':')):
+            raise ValueError('invalid address %r' % text)
+        port = rest[1:] if rest else None
+    elif text.count(':') == 1:
+        host, port = text.split(':')
+    else:
+        host, port = text, None
+    if not host:
+        raise ValueError('invalid address %r' % text)
+    if port in (None, ''):
+        return host, int(default_port)
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError('invalid port in address %r' % text)
+    return host, int(port)
+
+
+def scrub(text, secrets):
+    """Replace every secret (password) found in ``text``."""
+    text = str(text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(str(secret), SCRUBBED)
+    return text
+
+
+def _is(exc, name):
+    """isinstance() against a redis-py exception class that may not exist in every version."""
+    kind = getattr(redis_exceptions, name, None)
+    return kind is not None and isinstance(exc, kind)
+
+
+def _find(exc, kind):
+    """Walk the exception chain looking for an instance of ``kind``."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, kind):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def error_message(exc, host, port, password=None):
+    """Turn an exception into a short message that never contains the password."""
+    where = format_address(host, port)
+    text = str(exc).strip()
+    low = text.lower()
+    if _is(exc, 'TimeoutError') or isinstance(exc, socket.timeout) or 'timed out' in low or 'timeout' in low:
+        msg = 'timeout talking to %s: no answer within the connect_timeout' % where
+    elif _is(exc, 'NoPermissionError') or low.startswith('noperm') or 'no permissions to' in low:
+        detail = text[6:].strip() if text.upper().startswith('NOPERM') else text
+        msg = 'permission denied on %s (NOPERM): %s' % (where, detail)
+    elif 'wrongpass' in low or 'invalid username-password' in low or 'invalid password' in low:
+        msg = 'authentication failed on %s: invalid username or password' % where
+    elif 'without any password configured' in low:
+        msg = ('authentication failed on %s: a password was given but the server '
+               'has no password configured for this user' % where)
+    elif 'noauth' in low or 'authentication required' in low:
+        msg = 'authentication required by %s: no password or a wrong password was given' % where
+    elif _is(exc, 'AuthenticationError'):
+        msg = 'authentication failed on %s: %s' % (where, text)
+    elif 'connection refused' in low or 'errno 111' in low or 'error 111' in low:
+        msg = 'cannot connect to %s: connection refused' % where
+    elif 'name or service not known' in low or 'nodename nor servname' in low \
+            or 'temporary failure in name resolution' in low:
+        msg = 'cannot connect to %s: cannot resolve host name' % where
+    elif _find(exc, ssl.SSLError) or '[ssl' in low or 'ssl:' in low or 'certificate' in low:
+        msg = 'TLS error with %s: %s' % (where, text)
+    elif 'connection reset' in low or 'closed by server' in low:
+        msg = 'cannot talk to %s: connection closed by the server' % where
+    elif _is(exc, 'ConnectionError'):
+        msg = 'cannot connect to %s: %s' % (where, text)
+    elif _is(exc, 'ResponseError'):
+        msg = '%s replied with an error: %s' % (where, text)
+    else:
+        msg = 'error talking to %s: %s' % (where, text or type(exc).__name__)
+    return scrub(msg, [password])
+
+
+def _number(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return value
+
+
+def parse_replica_line(value):
+    """Parse ``ip=...,port=...,state=...,offset=...,lag=...`` into a dict."""
+    entry = dict(ip=None, port=None, state=None, offset=None, lag=None)
+    if isinstance(value, dict):
+        items = value.items()
+    else:
+        items = (item.split('=', 1) for item in str(value).split(',') if '=' in item)
+    for key, val in items:
+        key = key.strip()
+        entry[key] = str(val) if key in ('ip', 'state') else _number(val)
+    return entry
+
+
+def parse_info(text):
+    """Parse raw INFO text into a dict of strings; slaveN lines become dicts."""
+    info = {}
+    for line in str(text).splitlines():
+        line = line.strip()
+        if not line or line.startswith('#') or ':' not in line:
+            continue
+        key, value = line.split(':', 1)
+        if key.startswith('slave') and key[5:].isdigit():
+            info[key] = parse_replica_line(value)
+        else:
+            info[key] = value
+    return info
+
+
+def info_replication(client):
+    """Return INFO replication as a dict, independent of the redis-py version."""
+    reply = raw_command(client, 'INFO', 'replication')
+    if isinstance(reply, dict):  # defensive: already parsed by the library
+        return dict((k, parse_replica_line(v) if k.startswith('slave') and k[5:].isdigit() else str(v))
+                    for k, v in reply.items())
+    if isinstance(reply, bytes):
+        reply = reply.decode('utf-8', 'replace')
+    return parse_info(reply)
+
+
+def replicas_from_info(info):
+    """Return the slaveN entries of a parsed INFO replication, in order."""
+    keys = sorted((k for k in info if k.startswith('slave') and k[5:].isdigit()), key=lambda k: int(k[5:]))
+    return [info[k] for k in keys]
+
+
+def pairs_to_dict(reply):
+    """Turn a flat ``[key, value, key, value...]`` reply into a dict."""
+    if isinstance(reply, dict):
+        return dict(reply)
+    reply = list(reply or [])
+    return dict(zip(reply[0::2], reply[1::2]))
+
+
+def to_int(value, default=None):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default

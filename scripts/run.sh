@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The two entry points of the README:
+#   scripts/run.sh deploy   set up this machine and deploy the full stack onto the local lab
+#   scripts/run.sh test     set up this machine and run every test (what CI runs)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+export ANSIBLE_CONFIG="$PWD/ansible.cfg"
+
+step() { printf '\n=== %s ===\n' "$*"; }
+
+deploy() {
+  scripts/setup.sh
+  step "Deploying onto the local lab (molecule converge -s default)"
+  molecule converge -s default
+  inv="${MOLECULE_EPHEMERAL_DIRECTORY:-$HOME/.cache/molecule/$(basename "$PWD")/default}/inventory"
+  creds="$inv/credentials/redis.env"
+  cat <<TXT
+
+The lab is up: redis-01..03 (172.29.40.123-125), haproxy-01/02 (172.29.40.11/12).
+Credentials (0600): $creds
+Connect (from this machine):
+  set -a; . $creds; set +a
+  REDISCLI_AUTH=\$REDIS_PASSWORD redis-cli -h 172.29.40.123 -p 6379 ping
+Validate:  molecule verify -s default        Tear down:  molecule destroy -s default
+TXT
+}
+
+run_tests() {
+  scripts/setup.sh
+  step "Unit tests (real redis-server / redis-sentinel on loopback)"
+  pytest -q tests/unit
+  step "Lint (ansible-lint, production profile)"
+  ansible-lint --profile production
+  step "Role defaults match meta/argument_specs.yml"
+  python tests/check_argument_specs.py
+  step "Collection builds, installs, and its modules render with ansible-doc"
+  tests/check_collection_build.sh
+  step "Molecule scenarios"
+  for scenario in ${KB_SCENARIOS:-default}; do
+    molecule test -s "$scenario"
+  done
+  step "All tests passed"
+}
+
+case "${1:-}" in
+  deploy) deploy ;;
+  test) run_tests ;;
+  *) echo "usage: $0 deploy|test" >&2; exit 2 ;;
+esac

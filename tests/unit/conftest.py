@@ -1,0 +1,346 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2024, KeyBuzz (@keybuzz)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Fixtures starting real redis-server / redis-sentinel processes on loopback.
+
+Run with: .venv/bin/pytest tests/unit
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import atexit
+import inspect
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from unittest import mock
+
+import pytest
+
+# --- make the collection importable as ansible_collections.keybuzz.redis_ha ---
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if os.path.basename(os.path.dirname(os.path.dirname(REPO_ROOT))) == 'ansible_collections':
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(REPO_ROOT))))
+else:
+    _COLL_TMP = tempfile.mkdtemp(prefix='redis_ha_coll_')
+    atexit.register(shutil.rmtree, _COLL_TMP, True)
+    os.makedirs(os.path.join(_COLL_TMP, 'ansible_collections', 'keybuzz'))
+    os.symlink(REPO_ROOT, os.path.join(_COLL_TMP, 'ansible_collections', 'keybuzz', 'redis_ha'))
+    sys.path.insert(0, _COLL_TMP)
+
+import redis  # noqa: E402  (after sys.path setup on purpose)
+from ansible.module_utils import basic  # noqa: E402
+
+REDIS_SERVER = shutil.which('redis-server') or '/usr/bin/redis-server'
+REDIS_SENTINEL = shutil.which('redis-sentinel') or '/usr/bin/redis-sentinel'
+
+# Credentials used by the fixtures (test data only).
+DEFAULT_PASSWORD = 'default-Pw-1'
+ADMIN_USER, ADMIN_PASSWORD = 'admin', 'admin-Pw-2'
+NOINFO_USER, NOINFO_PASSWORD = 'noinfo', 'noinfo-Pw-3'
+REPL_USER, REPL_PASSWORD = 'replicator', 'repl-Pw-4'
+SENTINEL_USER, SENTINEL_USER_PASSWORD = 'sentinel', 'sentinel-user-Pw-5'
+SENTINEL_PASSWORD = 'sentinel-Pw-6'
+MASTER_NAME = 'mymaster'
+READY_TIMEOUT = 20.0
+
+
+def free_port():
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+def wait_for(predicate, timeout=READY_TIMEOUT, interval=0.1, what='condition'):
+    """Poll ``predicate`` until it returns a truthy value or raise after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as exc:  # keep polling, remember the last error
+            last = exc
+        time.sleep(interval)
+    raise AssertionError('timed out waiting for %s (last error: %r)' % (what, last))
+
+
+class Proc(object):
+    """A redis-server or redis-sentinel process with its own directory and config file."""
+
+    def __init__(self, binary, workdir, name, config, tls=False):
+        self.port = free_port()
+        self.dir = os.path.join(str(workdir), '%s-%d' % (name, self.port))
+        os.makedirs(self.dir)
+        self.conf = os.path.join(self.dir, '%s.conf' % name)
+        with open(self.conf, 'w') as fh:
+            fh.write(('port 0\ntls-port %d\n' if tls else 'port %d\n') % self.port)
+            fh.write('bind 127.0.0.1\ndaemonize no\ndir %s\nlogfile ""\n' % self.dir)
+            fh.write(config)
+        self.binary = binary
+        self.log = os.path.join(self.dir, 'out.log')
+        self.popen = None
+        self.start()
+
+    def start(self):
+        with open(self.log, 'ab') as out:
+            self.popen = subprocess.Popen([self.binary, self.conf], stdout=out, stderr=subprocess.STDOUT, cwd=self.dir)
+
+    def client(self, **kwargs):
+        kwargs.setdefault('socket_timeout', 2)
+        if 'protocol' in inspect.signature(redis.Redis.__init__).parameters:
+            kwargs.setdefault('protocol', 2)
+        return redis.Redis(host='127.0.0.1', port=self.port, decode_responses=True, **kwargs)
+
+    def pause(self):
+        self.popen.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self.popen.send_signal(signal.SIGCONT)
+
+    def stop(self):
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        self.resume()
+        self.popen.terminate()
+        try:
+            self.popen.wait(5)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait(5)
+
+
+SERVER_CONFIG = '''save ""
+appendonly no
+protected-mode yes
+repl-diskless-sync yes
+repl-diskless-sync-delay 0
+user default on >{default} ~* &* +@all
+user {admin} on >{admin_pw} ~* &* +@all
+user {noinfo} on >{noinfo_pw} ~* &* +@all -info
+user {repl} on >{repl_pw} +psync +replconf +ping
+user {sent} on >{sent_pw} allchannels +multi +slaveof +ping +exec +subscribe +config|rewrite +role +publish +info +client|setname +client|kill +script|kill
+masteruser {repl}
+masterauth {repl_pw}
+'''.format(default=DEFAULT_PASSWORD, admin=ADMIN_USER, admin_pw=ADMIN_PASSWORD, noinfo=NOINFO_USER,
+           noinfo_pw=NOINFO_PASSWORD, repl=REPL_USER, repl_pw=REPL_PASSWORD, sent=SENTINEL_USER,
+           sent_pw=SENTINEL_USER_PASSWORD)
+
+
+def admin(proc, **kwargs):
+    return proc.client(username=ADMIN_USER, password=ADMIN_PASSWORD, **kwargs)
+
+
+def start_server(workdir, name, master=None):
+    config = SERVER_CONFIG
+    if master is not None:
+        config += 'replicaof 127.0.0.1 %d\n' % master.port
+    proc = Proc(REDIS_SERVER, workdir, name, config)
+    wait_for(lambda: admin(proc).ping(), what='%s to answer PING' % name)
+    return proc
+
+
+def wait_replicas_online(master, count):
+    def ready():
+        client = admin(master)
+        client.set_response_callback('INFO', lambda r, **kw: r)
+        return client.execute_command('INFO', 'replication').count('state=online') >= count
+    wait_for(ready, what='%d replicas online' % count)
+
+
+def start_sentinel(workdir, name, master, down_after_ms):
+    config = '''requirepass {pw}
+sentinel announce-ip 127.0.0.1
+sentinel monitor {mname} 127.0.0.1 {port} 2
+sentinel auth-user {mname} {user}
+sentinel auth-pass {mname} {user_pw}
+sentinel down-after-milliseconds {mname} {down}
+sentinel failover-timeout {mname} 60000
+sentinel parallel-syncs {mname} 1
+'''.format(pw=SENTINEL_PASSWORD, mname=MASTER_NAME, port=master.port, user=SENTINEL_USER,
+           user_pw=SENTINEL_USER_PASSWORD, down=down_after_ms)
+    proc = Proc(REDIS_SENTINEL, workdir, name, config)
+    wait_for(lambda: proc.client(password=SENTINEL_PASSWORD).ping(), what='%s to answer PING' % name)
+    return proc
+
+
+def sentinel_view(proc):
+    client = proc.client(password=SENTINEL_PASSWORD)
+    client.set_response_callback('SENTINEL', lambda r, **kw: r)
+    master = client.execute_command('SENTINEL', 'MASTER', MASTER_NAME)
+    master = dict(zip(master[0::2], master[1::2]))
+    replicas = client.execute_command('SENTINEL', 'REPLICAS', MASTER_NAME)
+    healthy = 0
+    for rep in replicas:
+        flags = dict(zip(rep[0::2], rep[1::2])).get('flags', '')
+        if not set(flags.split(',')) & {'s_down', 'o_down', 'disconnected'}:
+            healthy += 1
+    return int(master['num-other-sentinels']), healthy
+
+
+def start_sentinels(workdir, master, replicas, down_after_ms):
+    sentinels = [start_sentinel(workdir, 'sentinel%d' % i, master, down_after_ms) for i in range(3)]
+
+    def converged():
+        return all(sentinel_view(s) == (2, replicas) for s in sentinels)
+    wait_for(converged, timeout=30, interval=0.2, what='sentinels to discover each other and the replicas')
+    return sentinels
+
+
+class Cluster(object):
+    def __init__(self, master, replicas, sentinels=()):
+        self.master = master
+        self.replicas = list(replicas)
+        self.sentinels = list(sentinels)
+
+    def procs(self):
+        return self.sentinels + self.replicas + [self.master]
+
+    def stop(self):
+        for proc in self.procs():
+            proc.stop()
+
+
+@pytest.fixture(scope='session')
+def cluster(tmp_path_factory):
+    """Master with two replicas and three Sentinels, shared and never disturbed."""
+    workdir = tmp_path_factory.mktemp('cluster')
+    master = start_server(workdir, 'master')
+    obj = Cluster(master, [])
+    try:
+        obj.replicas = [start_server(workdir, 'replica%d' % i, master) for i in range(2)]
+        wait_replicas_online(master, 2)
+        obj.sentinels = start_sentinels(workdir, master, 2, down_after_ms=5000)
+        yield obj
+    finally:
+        obj.stop()
+
+
+@pytest.fixture
+def disposable_cluster(tmp_path):
+    """Master without replicas and three Sentinels that a test may kill."""
+    master = start_server(tmp_path, 'master')
+    obj = Cluster(master, [])
+    try:
+        obj.sentinels = start_sentinels(tmp_path, master, 0, down_after_ms=1000)
+        yield obj
+    finally:
+        obj.stop()
+
+
+@pytest.fixture
+def replication_pair(tmp_path):
+    """Master and one replica, not watched by Sentinels: the master may be killed."""
+    master = start_server(tmp_path, 'master')
+    obj = Cluster(master, [])
+    try:
+        obj.replicas = [start_server(tmp_path, 'replica', master)]
+        wait_replicas_online(master, 1)
+        yield obj
+    finally:
+        obj.stop()
+
+
+@pytest.fixture
+def paused_server(tmp_path):
+    """A redis-server stopped with SIGSTOP: the kernel accepts connections, nothing answers."""
+    proc = start_server(tmp_path, 'paused')
+    proc.pause()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def make_ca_and_cert(workdir, name):
+    """Self-signed CA and a server certificate for IP 127.0.0.1 (EC keys: fast)."""
+    def path(suffix):
+        return os.path.join(str(workdir), '%s-%s' % (name, suffix))
+    ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+    with open(path('ext.cnf'), 'w') as fh:
+        fh.write('subjectAltName=IP:127.0.0.1\n')
+    cmds = [
+        ['openssl', 'req', '-x509'] + ec + ['-keyout', path('ca.key'), '-out', path('ca.crt'), '-days', '2',
+                                            '-subj', '/CN=%s test CA' % name],
+        ['openssl', 'req'] + ec + ['-keyout', path('server.key'), '-out', path('server.csr'), '-subj', '/CN=127.0.0.1'],
+        ['openssl', 'x509', '-req', '-in', path('server.csr'), '-CA', path('ca.crt'), '-CAkey', path('ca.key'),
+         '-CAcreateserial', '-out', path('server.crt'), '-days', '2', '-extfile', path('ext.cnf')],
+    ]
+    for cmd in cmds:
+        subprocess.check_call(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return dict(ca=path('ca.crt'), cert=path('server.crt'), key=path('server.key'))
+
+
+@pytest.fixture(scope='session')
+def tls_server(tmp_path_factory):
+    """A TLS-only redis-server; returns (proc, ca_file_of_server, ca_file_of_an_unrelated_ca)."""
+    if not shutil.which('openssl'):
+        pytest.skip('openssl not available')
+    workdir = tmp_path_factory.mktemp('tls')
+    good = make_ca_and_cert(workdir, 'good')
+    other = make_ca_and_cert(workdir, 'other')
+    config = SERVER_CONFIG + 'tls-cert-file %s\ntls-key-file %s\ntls-ca-cert-file %s\ntls-auth-clients no\n' % (
+        good['cert'], good['key'], good['ca'])
+    proc = Proc(REDIS_SERVER, workdir, 'tls', config, tls=True)
+    try:
+        wait_for(lambda: admin(proc, ssl=True, ssl_ca_certs=good['ca']).ping(), what='TLS server to answer PING')
+        yield proc, good['ca'], other['ca']
+    finally:
+        proc.stop()
+
+
+# --- running modules in-process ---------------------------------------------
+
+class AnsibleExitJson(Exception):
+    pass
+
+
+class AnsibleFailJson(Exception):
+    pass
+
+
+def _exit_json(self, **kwargs):
+    kwargs.setdefault('changed', False)
+    raise AnsibleExitJson(kwargs)
+
+
+def _fail_json(self, msg, **kwargs):
+    kwargs['failed'] = True
+    kwargs['msg'] = msg
+    raise AnsibleFailJson(kwargs)
+
+
+def _module_args(args):
+    try:
+        from ansible.module_utils.testing import patch_module_args
+    except ImportError:  # ansible-core < 2.19
+        return mock.patch.object(basic, '_ANSIBLE_ARGS', json.dumps({'ANSIBLE_MODULE_ARGS': args}).encode())
+    return patch_module_args(args)
+
+
+def _run(module, args, expect_fail=False):
+    expected = AnsibleFailJson if expect_fail else AnsibleExitJson
+    with _module_args(args), \
+            mock.patch.object(basic.AnsibleModule, 'exit_json', _exit_json), \
+            mock.patch.object(basic.AnsibleModule, 'fail_json', _fail_json):
+        with pytest.raises(expected) as excinfo:
+            module.main()
+    return excinfo.value.args[0]
+
+
+@pytest.fixture
+def run_module():
+    """run_module(module, args, expect_fail=False) -> result dict given to exit_json/fail_json."""
+    return _run
