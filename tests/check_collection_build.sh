@@ -6,7 +6,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 ansible-galaxy collection build --output-path "$work" . >/dev/null
 tarball=$(ls "$work"/keybuzz-redis_ha-*.tar.gz)
-ansible-galaxy collection install --offline --no-deps -p "$work/collections" "$tarball" >/dev/null
+ansible-galaxy collection install --offline --no-deps --force -p "$work/collections" "$tarball" >/dev/null
 for module in $(ls plugins/modules/*.py | xargs -n1 basename | sed 's/\.py$//'); do
   out=$(ANSIBLE_COLLECTIONS_PATH="$work/collections" ansible-doc "keybuzz.redis_ha.$module")
   grep -q "EXAMPLES" <<<"$out" || { echo "ansible-doc $module: no EXAMPLES" >&2; exit 1; }
