@@ -1,0 +1,507 @@
+#!/usr/bin/python3
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2024, KeyBuzz (@keybuzz)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""haproxy-redis-watcher: move HAProxy to the new Redis master as soon as Sentinel switches.
+
+HAProxy routes a client to a Redis node only while the node's own check says role:master
+(backend bk_redis) AND a majority of the Sentinels name it (backend chk_<node>, one server per
+Sentinel). Those checks run every second; this watcher only makes them converge faster:
+
+* it subscribes to +switch-master on every Sentinel (one thread each, reconnecting with
+  back-off), and on a switch of our master it polls every Sentinel at once;
+* when (and only when) a Sentinel MAJORITY names a master, it forces through the runtime API
+  the check state HAProxy would reach by itself a moment later: chk_<node>/<sentinel> servers
+  up or down according to each Sentinel's answer, the old master's bk_redis server down (its
+  client sessions are shut), the new master's bk_redis server up once the node itself answers
+  ROLE = master;
+* it reconciles the same way every few seconds.
+
+It only ever uses "set server ... health up|down" and "shutdown sessions": the next check
+overrides a forced health state, so a dead or wrong watcher cannot keep a server routable or
+unroutable for longer than one check interval. It never uses maintenance mode.
+
+Decision logic is in pure functions (majority_master, confirms_switch, plan_actions, ...)
+so that unit tests can call it directly. Needs python3 and redis-py (4.3 or newer).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import argparse
+import csv
+import inspect
+import io
+import json
+import logging
+import socket
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+try:
+    import redis
+except ImportError:  # reported by main(); the pure functions do not need it
+    redis = None
+
+LOG = logging.getLogger('haproxy-redis-watcher')
+
+DEFAULTS = {
+    'backend': 'bk_redis',
+    'check_backend_prefix': 'chk_',
+    'admin_socket': '/run/haproxy/admin.sock',
+    'reconcile_interval': 5.0,
+    'confirm_poll': 0.1,
+    'confirm_window': 10.0,
+    'timeout': 0.5,
+    'backoff_min': 0.2,
+    'backoff_max': 5.0,
+    'ping_interval': 5.0,
+    'healthcheck_user': None,
+    'healthcheck_password': None,
+}
+
+
+# --- pure decision functions -------------------------------------------------------------------
+
+def majority(total):
+    """Smallest number of Sentinels that is a strict majority of ``total`` configured ones."""
+    return int(total) // 2 + 1
+
+
+def parse_switch_message(data):
+    """Payload of +switch-master (``<name> <old-ip> <old-port> <new-ip> <new-port>``) -> dict or None."""
+    if isinstance(data, bytes):
+        data = data.decode('utf-8', 'replace')
+    parts = str(data).split()
+    if len(parts) != 5:
+        return None
+    try:
+        return {'name': parts[0], 'old': (parts[1], int(parts[2])), 'new': (parts[3], int(parts[4]))}
+    except ValueError:
+        return None
+
+
+def majority_master(answers, total):
+    """Master address (host, port) named by a majority of the ``total`` configured Sentinels.
+
+    ``answers`` holds one (host, port) or None (unreachable, error, unknown master) per Sentinel
+    that was asked. Sentinels that did not answer count against the majority: with 3 Sentinels,
+    2 must agree even if only 2 are reachable. Returns None when no address reaches the majority.
+    """
+    counts = {}
+    for addr in answers:
+        if addr is not None:
+            addr = (str(addr[0]), int(addr[1]))
+            counts[addr] = counts.get(addr, 0) + 1
+    for addr, count in counts.items():
+        if count >= majority(total):
+            return addr
+    return None
+
+
+def confirms_switch(event, answers, total):
+    """Whether the Sentinel majority confirms the new master of a +switch-master ``event``."""
+    return event is not None and majority_master(answers, total) == tuple(event['new'])
+
+
+def node_address(node):
+    return (str(node['address']), int(node['port']))
+
+
+def node_for_address(nodes, addr):
+    for node in nodes:
+        if addr is not None and node_address(node) == tuple(addr):
+            return node
+    return None
+
+
+def parse_show_stat(text):
+    """``show stat`` CSV -> {(proxy, server): {'status', 'up', 'scur'}} for server rows only."""
+    text = text.lstrip()
+    if text.startswith('# '):
+        text = text[2:]
+    result = {}
+    for row in csv.DictReader(io.StringIO(text)):
+        proxy, server = row.get('pxname'), row.get('svname')
+        if not proxy or server in (None, 'FRONTEND', 'BACKEND'):
+            continue
+        status = row.get('status') or ''
+        try:
+            scur = int(row.get('scur') or 0)
+        except ValueError:
+            scur = 0
+        # "UP", "UP 1/2" (going down), "DOWN", "DOWN 1/2" (going up), "MAINT", "DRAIN", "NOLB", "no check"
+        result[(proxy, server)] = {'status': status, 'up': status.split(' ')[0] in ('UP', 'NOLB', 'DRAIN'),
+                                   'scur': scur}
+    return result
+
+
+def routable_nodes(nodes, sentinels, stat, backend='bk_redis', prefix='chk_'):
+    """Names of the nodes HAProxy would route to: bk server up and a majority of chk servers up.
+
+    Mirrors the use-server rules of haproxy.cfg.
+    """
+    needed = majority(len(sentinels))
+    names = []
+    for node in nodes:
+        own = stat.get((backend, node['name']))
+        votes = sum(1 for s in sentinels if stat.get((prefix + node['name'], s['name']), {}).get('up'))
+        if own and own['up'] and votes >= needed:
+            names.append(node['name'])
+    return names
+
+
+def plan_actions(nodes, sentinels, answers, stat, master_verified=False, backend='bk_redis', prefix='chk_'):
+    """What to change in HAProxy so that it routes to the master a Sentinel majority names.
+
+    ``answers``: {sentinel name: (host, port) or None}; ``stat``: parse_show_stat() output;
+    ``master_verified``: the node named by the majority answered ROLE = master itself.
+    Returns (target node or None, [runtime API commands]). Without a majority, or when the
+    majority names an address that is not one of ``nodes``, nothing is changed (HAProxy's own
+    checks keep deciding). Commands that take traffic away come before the ones that give it.
+    """
+    target = node_for_address(nodes, majority_master(answers.values(), len(sentinels)))
+    if target is None:
+        return None, []
+    routable = routable_nodes(nodes, sentinels, stat, backend, prefix)
+    downs, ups = [], []
+    for node in nodes:
+        if node is target:
+            continue
+        own = stat.get((backend, node['name']))
+        # Not the majority's master but still able to take (or holding) client sessions.
+        if own and own['up'] and (node['name'] in routable or own['scur'] > 0):
+            downs.append('set server %s/%s health down' % (backend, node['name']))
+            downs.append('shutdown sessions server %s/%s' % (backend, node['name']))
+    for node in nodes:
+        for sentinel in sentinels:
+            answer = answers.get(sentinel['name'])
+            current = stat.get((prefix + node['name'], sentinel['name']))
+            if answer is None or current is None:
+                continue  # unknown opinion: leave it to the check
+            wanted = tuple(answer) == node_address(node)
+            if wanted != current['up']:
+                (ups if wanted else downs).append('set server %s%s/%s health %s' % (
+                    prefix, node['name'], sentinel['name'], 'up' if wanted else 'down'))
+    own = stat.get((backend, target['name']))
+    if own is not None and not own['up'] and master_verified:
+        ups.append('set server %s/%s health up' % (backend, target['name']))
+    return target, downs + ups
+
+
+def load_config(path):
+    with open(path) as fh:
+        config = json.load(fh)
+    for key, value in DEFAULTS.items():
+        config.setdefault(key, value)
+    missing = [k for k in ('master_name', 'sentinels', 'nodes', 'sentinel_password') if not config.get(k)]
+    if missing:
+        raise ValueError('%s: missing %s' % (path, ', '.join(missing)))
+    return config
+
+
+# --- I/O ---------------------------------------------------------------------------------------
+
+def haproxy_command(path, command, timeout=1.0):
+    """Send one command to the HAProxy runtime API (non-interactive) and return its answer."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(path)
+        sock.sendall(command.encode() + b'\n')
+        chunks = []
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b''.join(chunks).decode('utf-8', 'replace')
+    finally:
+        sock.close()
+
+
+def _redis_client(host, port, timeout, **kwargs):
+    if 'protocol' in inspect.signature(redis.Redis.__init__).parameters:
+        kwargs.setdefault('protocol', 2)
+    return redis.Redis(host=host, port=int(port), socket_timeout=timeout, socket_connect_timeout=timeout,
+                       decode_responses=True, **kwargs)
+
+
+def describe_error(exc):
+    """Exception -> short text. redis-py messages never contain the password."""
+    return '%s: %s' % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else '')
+
+
+class Watcher(object):
+    def __init__(self, config):
+        self.config = config
+        self.nodes = [dict(n, port=int(n['port'])) for n in config['nodes']]
+        self.sentinels = [dict(s, port=int(s['port'])) for s in config['sentinels']]
+        self.stop_event = threading.Event()
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._pending = None           # (switch event, deadline) awaiting majority confirmation
+        self._sentinel_ok = {}         # last known reachability, to log changes only
+        self.subscribed = {s['name']: False for s in self.sentinels}
+        self.actions_done = []          # (time, command, reason), for tests and --once
+        self.switch_events = []         # (time, sentinel name, event)
+        self._threads = []
+        self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.sentinels)))
+
+    # -- Sentinel queries
+    def _sentinel_client(self, sentinel, timeout):
+        return _redis_client(sentinel['address'], sentinel['port'], timeout, password=self.config['sentinel_password'])
+
+    def ask_sentinel(self, sentinel):
+        try:
+            client = self._sentinel_client(sentinel, self.config['timeout'])
+            try:
+                reply = client.execute_command('SENTINEL', 'get-master-addr-by-name', self.config['master_name'])
+            finally:
+                client.close()
+            answer = (str(reply[0]), int(reply[1])) if reply else None
+            self._note_sentinel(sentinel, True, None if answer else 'does not know master %s' % self.config['master_name'])
+            return answer
+        except Exception as exc:  # one bad Sentinel never stops the others
+            self._note_sentinel(sentinel, False, describe_error(exc))
+            return None
+
+    def _note_sentinel(self, sentinel, ok, why):
+        with self._lock:
+            before = self._sentinel_ok.get(sentinel['name'])
+            self._sentinel_ok[sentinel['name']] = ok and why is None
+        if before != (ok and why is None):
+            if ok and why is None:
+                LOG.info('sentinel %s (%s:%d) answers', sentinel['name'], sentinel['address'], sentinel['port'])
+            else:
+                LOG.warning('sentinel %s (%s:%d) gives no master: %s', sentinel['name'], sentinel['address'],
+                            sentinel['port'], why)
+
+    def poll_sentinels(self):
+        futures = dict((s['name'], self._pool.submit(self.ask_sentinel, s)) for s in self.sentinels)
+        return dict((name, future.result()) for name, future in futures.items())
+
+    def verify_master(self, node):
+        """The node itself says ROLE = master (health-check user); False when not configured."""
+        if not self.config.get('healthcheck_user'):
+            return False
+        try:
+            client = _redis_client(node['address'], node['port'], self.config['timeout'],
+                                   username=self.config['healthcheck_user'],
+                                   password=self.config['healthcheck_password'])
+            try:
+                role = client.execute_command('ROLE')
+            finally:
+                client.close()
+            return bool(role) and str(role[0]) == 'master'
+        except Exception as exc:
+            LOG.warning('cannot verify the role of %s (%s:%d): %s', node['name'], node['address'], node['port'],
+                        describe_error(exc))
+            return False
+
+    # -- HAProxy
+    def haproxy(self, command):
+        return haproxy_command(self.config['admin_socket'], command, timeout=max(1.0, self.config['timeout']))
+
+    def haproxy_state(self):
+        return parse_show_stat(self.haproxy('show stat'))
+
+    # -- decisions
+    def reconcile(self, reason='periodic'):
+        """Poll the Sentinels and HAProxy, apply plan_actions(). Returns (target name, commands)."""
+        answers = self.poll_sentinels()
+        try:
+            stat = self.haproxy_state()
+        except Exception as exc:
+            LOG.warning('cannot read HAProxy state from %s: %s', self.config['admin_socket'], describe_error(exc))
+            return None, []
+        cfg = self.config
+        target, commands = plan_actions(self.nodes, self.sentinels, answers, stat, False,
+                                        cfg['backend'], cfg['check_backend_prefix'])
+        if target is not None and any(c == 'set server %s/%s health up' % (cfg['backend'], target['name'])
+                                      for c in plan_actions(self.nodes, self.sentinels, answers, stat, True,
+                                                            cfg['backend'], cfg['check_backend_prefix'])[1]):
+            if self.verify_master(target):
+                target, commands = plan_actions(self.nodes, self.sentinels, answers, stat, True,
+                                                cfg['backend'], cfg['check_backend_prefix'])
+        if target is None:
+            if reason != 'periodic':
+                LOG.info('%s: no Sentinel majority names a known node (%s): HAProxy state left to its checks',
+                         reason, ', '.join('%s=%s' % (k, '%s:%d' % v if v else '-') for k, v in sorted(answers.items())))
+            return None, []
+        for command in commands:
+            try:
+                answer = self.haproxy(command).strip()
+            except Exception as exc:
+                LOG.warning('%s: %s failed: %s', reason, command, describe_error(exc))
+                continue
+            self.actions_done.append((time.time(), command, reason))
+            LOG.info('%s: master %s (%s:%d) per Sentinel majority: %s%s', reason, target['name'], target['address'],
+                     target['port'], command, (' -> %s' % answer) if answer else '')
+        return target['name'], commands
+
+    # -- pub/sub
+    def on_switch(self, sentinel, data):
+        event = parse_switch_message(data)
+        if event is None:
+            LOG.warning('sentinel %s: unreadable +switch-master message ignored', sentinel['name'])
+            return
+        if event['name'] != self.config['master_name']:
+            LOG.info('sentinel %s: +switch-master of another master (%s) ignored', sentinel['name'], event['name'])
+            return
+        self.switch_events.append((time.time(), sentinel['name'], event))
+        LOG.info('sentinel %s: +switch-master %s %s:%d -> %s:%d; checking the Sentinel majority', sentinel['name'],
+                 event['name'], event['old'][0], event['old'][1], event['new'][0], event['new'][1])
+        with self._lock:
+            self._pending = (event, time.monotonic() + float(self.config['confirm_window']))
+        self._wake.set()
+
+    def _subscribe_loop(self, sentinel):
+        backoff = float(self.config['backoff_min'])
+        while not self.stop_event.is_set():
+            pubsub = None
+            try:
+                client = self._sentinel_client(sentinel, max(1.0, float(self.config['timeout'])))
+                pubsub = client.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe('+switch-master')
+                self.subscribed[sentinel['name']] = True
+                LOG.info('sentinel %s (%s:%d): subscribed to +switch-master', sentinel['name'], sentinel['address'],
+                         sentinel['port'])
+                backoff = float(self.config['backoff_min'])
+                self._wake.set()  # events may have been missed while disconnected: reconcile now
+                last_ping = last_seen = time.monotonic()
+                while not self.stop_event.is_set():
+                    message = pubsub.get_message(timeout=0.2)
+                    now = time.monotonic()
+                    if message is not None:
+                        last_seen = now
+                        if message.get('type') == 'message':
+                            self.on_switch(sentinel, message.get('data'))
+                    if now - last_ping >= float(self.config['ping_interval']):
+                        pubsub.ping()
+                        last_ping = now
+                    if now - last_seen > 3 * float(self.config['ping_interval']):
+                        raise IOError('no answer to PING for %.0f s' % (now - last_seen))
+            except Exception as exc:
+                if self.subscribed.get(sentinel['name']) or backoff == float(self.config['backoff_min']):
+                    LOG.warning('sentinel %s (%s:%d): subscription lost or refused (%s); retrying in %.1f s',
+                                sentinel['name'], sentinel['address'], sentinel['port'], describe_error(exc), backoff)
+                self.subscribed[sentinel['name']] = False
+                self.stop_event.wait(backoff)
+                backoff = min(backoff * 2, float(self.config['backoff_max']))
+            finally:
+                if pubsub is not None:
+                    try:
+                        pubsub.close()
+                    except Exception:
+                        pass
+
+    def start(self):
+        for sentinel in self.sentinels:
+            thread = threading.Thread(target=self._subscribe_loop, args=(sentinel,), daemon=True,
+                                      name='sentinel-%s' % sentinel['name'])
+            thread.start()
+            self._threads.append(thread)
+
+    def run(self):
+        """Main loop: reconcile on every +switch-master, every reconcile_interval, until stop()."""
+        self.start()
+        interval = float(self.config['reconcile_interval'])
+        next_full = 0.0
+        while not self.stop_event.is_set():
+            now = time.monotonic()
+            with self._lock:
+                pending = self._pending
+            woken = self._wake.is_set()
+            if woken or pending or now >= next_full:
+                self._wake.clear()
+                reason = 'switch' if pending else ('event' if woken else 'periodic')
+                try:
+                    target, _ = self.reconcile(reason)
+                except Exception as exc:  # never die on one bad round
+                    LOG.error('reconcile failed: %s', describe_error(exc))
+                    target = None
+                next_full = time.monotonic() + interval
+                if pending:
+                    event, deadline = pending
+                    new = node_for_address(self.nodes, event['new'])
+                    if target is not None and new is not None and target == new['name']:
+                        LOG.info('switch to %s:%d confirmed by the Sentinel majority', *event['new'])
+                        self._clear_pending(pending)
+                    elif time.monotonic() > deadline:
+                        LOG.warning('switch to %s:%d not confirmed by a Sentinel majority within %.1f s: ignored',
+                                    event['new'][0], event['new'][1], float(self.config['confirm_window']))
+                        self._clear_pending(pending)
+            with self._lock:
+                pending = self._pending
+            wait = float(self.config['confirm_poll']) if pending else max(0.0, next_full - time.monotonic())
+            self._wake.wait(wait)
+
+    def _clear_pending(self, pending):
+        with self._lock:
+            if self._pending is pending:
+                self._pending = None
+
+    def stop(self):
+        self.stop_event.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(5)
+        self._pool.shutdown(wait=False)
+
+    def status(self):
+        """One-shot view for the Ansible health gate."""
+        answers = self.poll_sentinels()
+        master = node_for_address(self.nodes, majority_master(answers.values(), len(self.sentinels)))
+        stat = self.haproxy_state()
+        routable = routable_nodes(self.nodes, self.sentinels, stat, self.config['backend'],
+                                  self.config['check_backend_prefix'])
+        return {
+            'majority_master': master['name'] if master else None,
+            'routable': routable,
+            'ok': master is not None and routable == [master['name']],
+            'sentinels_answering': sorted(k for k, v in answers.items() if v is not None),
+        }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--config', default='/etc/haproxy/redis-watcher.json')
+    parser.add_argument('--status', action='store_true',
+                        help='print the routing state as JSON (majority master, routable nodes) and exit')
+    parser.add_argument('--once', action='store_true', help='reconcile once and exit')
+    args = parser.parse_args(argv)
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO, format='%(levelname)s %(threadName)s %(message)s')
+    if redis is None:
+        LOG.error('the redis Python library is missing (apt install python3-redis)')
+        return 2
+    try:
+        config = load_config(args.config)
+    except (OSError, ValueError) as exc:
+        LOG.error('cannot read the configuration: %s', describe_error(exc))
+        return 2
+    watcher = Watcher(config)
+    if args.status:
+        try:
+            print(json.dumps(watcher.status(), sort_keys=True))
+        except Exception as exc:
+            print(json.dumps({'ok': False, 'error': describe_error(exc)}))
+        return 0
+    if args.once:
+        watcher.reconcile('once')
+        return 0
+    LOG.info('watching master %s on %d Sentinels (majority %d), HAProxy %s', config['master_name'],
+             len(watcher.sentinels), majority(len(watcher.sentinels)), config['admin_socket'])
+    try:
+        watcher.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        watcher.stop()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,295 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2024, KeyBuzz (@keybuzz)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Loopback lab for the haproxy_redis role: 3 redis-server, 3 redis-sentinel and a real haproxy
+started with a configuration rendered from roles/haproxy_redis/templates/haproxy.cfg.j2.
+
+Used by tests/unit/test_haproxy_watcher.py; builds on the process helpers of conftest.py.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import jinja2
+import yaml
+
+from conftest import (DEFAULT_PASSWORD, MASTER_NAME, REDIS_SENTINEL, REDIS_SERVER, SENTINEL_PASSWORD,
+                      SERVER_CONFIG, Proc, admin, free_port, wait_for)
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROLE_DIR = os.path.join(REPO_ROOT, 'roles', 'haproxy_redis')
+WATCHER_FILE = os.path.join(ROLE_DIR, 'files', 'haproxy-redis-watcher.py')
+HAPROXY = shutil.which('haproxy') or '/usr/sbin/haproxy'
+
+HC_USER, HC_PASSWORD = 'kb-healthcheck', 'healthcheck-Pw-7'
+# Same ACL as roles/redis_node/templates/users.acl.j2 gives the health-check user.
+HC_ACL = 'user %s on >%s resetchannels -@all +ping +info|replication +role +quit\n' % (HC_USER, HC_PASSWORD)
+
+
+def load_watcher():
+    """Import roles/haproxy_redis/files/haproxy-redis-watcher.py as a module."""
+    spec = importlib.util.spec_from_file_location('haproxy_redis_watcher', WATCHER_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- templates ---------------------------------------------------------------------------------
+
+def role_defaults():
+    with open(os.path.join(ROLE_DIR, 'defaults', 'main.yml')) as fh:
+        return yaml.safe_load(fh)
+
+
+def render(template, **overrides):
+    """Render a role template with the role defaults, ``overrides`` winning.
+
+    Defaults that are Jinja expressions over the inventory (nodes, sentinels, credentials, bind
+    address) must be given in ``overrides``; plain defaults are used as they are.
+    """
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(ROLE_DIR, 'templates')),
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, keep_trailing_newline=True)
+    env.filters['to_json'] = json.dumps
+    variables = dict((k, v) for k, v in role_defaults().items() if not (isinstance(v, str) and '{{' in v))
+    variables['ansible_managed'] = 'Rendered by tests/unit/lab_processes.py'
+    variables.update(overrides)
+    return env.get_template(template).render(**variables)
+
+
+# --- processes ---------------------------------------------------------------------------------
+
+def start_node(workdir, name, master=None):
+    config = SERVER_CONFIG + HC_ACL
+    if master is not None:
+        config += 'replicaof 127.0.0.1 %d\n' % master.port
+    proc = Proc(REDIS_SERVER, workdir, name, config)
+    wait_for(lambda: admin(proc).ping(), what='%s to answer PING' % name)
+    return proc
+
+
+def start_sentinel(workdir, name, master, down_after_ms=1000, failover_timeout_ms=3000):
+    from conftest import REPL_USER  # noqa: F401  (documents where the users come from)
+    from conftest import SENTINEL_USER, SENTINEL_USER_PASSWORD
+    config = '''requirepass {pw}
+sentinel announce-ip 127.0.0.1
+sentinel resolve-hostnames no
+sentinel monitor {mname} 127.0.0.1 {port} 2
+sentinel auth-user {mname} {user}
+sentinel auth-pass {mname} {user_pw}
+sentinel down-after-milliseconds {mname} {down}
+sentinel failover-timeout {mname} {fto}
+sentinel parallel-syncs {mname} 2
+'''.format(pw=SENTINEL_PASSWORD, mname=MASTER_NAME, port=master.port, user=SENTINEL_USER,
+           user_pw=SENTINEL_USER_PASSWORD, down=down_after_ms, fto=failover_timeout_ms)
+    proc = Proc(REDIS_SENTINEL, workdir, name, config)
+    wait_for(lambda: sentinel_client(proc).ping(), what='%s to answer PING' % name)
+    return proc
+
+
+def sentinel_client(proc, **kwargs):
+    return proc.client(password=SENTINEL_PASSWORD, **kwargs)
+
+
+def sentinel_master(proc):
+    reply = sentinel_client(proc).execute_command('SENTINEL', 'get-master-addr-by-name', MASTER_NAME)
+    return (reply[0], int(reply[1])) if reply else None
+
+
+class HAProxy(object):
+    """haproxy in master-worker mode (-Ws, as Debian's haproxy.service starts it)."""
+
+    def __init__(self, workdir, config_text):
+        self.dir = str(workdir)
+        self.conf = os.path.join(self.dir, 'haproxy.cfg')
+        self.log = os.path.join(self.dir, 'haproxy.log')
+        with open(self.conf, 'w') as fh:
+            fh.write(config_text)
+        subprocess.check_call([HAPROXY, '-c', '-q', '-f', self.conf])
+        self.popen = None
+
+    def start(self, admin_socket):
+        with open(self.log, 'ab') as out:
+            self.popen = subprocess.Popen([HAPROXY, '-Ws', '-f', self.conf], stdout=out, stderr=subprocess.STDOUT,
+                                          cwd=self.dir)
+        wait_for(lambda: os.path.exists(admin_socket), timeout=10, what='haproxy admin socket')
+
+    def stop(self):
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(5)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+
+
+class Lab(object):
+    """Three Redis nodes, three Sentinels and HAProxy on loopback."""
+
+    def __init__(self, workdir, down_after_ms=1000, failover_timeout_ms=3000):
+        self.workdir = str(workdir)
+        self.nodes = {}
+        self.sentinels = {}
+        self.haproxy = None
+        self.watcher = None
+        self.watcher_thread = None
+        self.watcher_mod = load_watcher()
+        self.admin_socket = os.path.join(self.workdir, 'admin.sock')
+        self.frontend_port = free_port()
+        self.health_port = free_port()
+        self.stats_port = free_port()
+        try:
+            master = start_node(self.workdir, 'redis-01')
+            self.nodes['redis-01'] = master
+            for name in ('redis-02', 'redis-03'):
+                self.nodes[name] = start_node(self.workdir, name, master)
+            self.wait_replicas(master, 2)
+            for i in (1, 2, 3):
+                name = 'sentinel-0%d' % i
+                self.sentinels[name] = start_sentinel(self.workdir, name, master, down_after_ms, failover_timeout_ms)
+            wait_for(self._sentinels_converged, timeout=30, interval=0.2, what='Sentinels to know each other')
+            self.variables = self.template_variables()
+            self.haproxy = HAProxy(self.workdir, render('haproxy.cfg.j2', **self.variables))
+            self.haproxy.start(self.admin_socket)
+        except Exception:
+            self.stop()
+            raise
+
+    # -- setup helpers
+    @staticmethod
+    def wait_replicas(master, count):
+        def ready():
+            info = admin(master).info('replication')
+            return sum(1 for k, v in info.items() if k.startswith('slave') and isinstance(v, dict)
+                       and v.get('state') == 'online') >= count
+        wait_for(ready, what='%d replicas online' % count)
+
+    def _sentinels_converged(self):
+        for proc in self.sentinels.values():
+            client = sentinel_client(proc)
+            master = client.execute_command('SENTINEL', 'MASTER', MASTER_NAME)
+            master = dict(zip(master[0::2], master[1::2]))
+            if int(master['num-other-sentinels']) != len(self.sentinels) - 1 or int(master['num-slaves']) != 2:
+                return False
+        return True
+
+    def template_variables(self, **extra):
+        variables = dict(
+            haproxy_redis_nodes=[{'name': n, 'address': '127.0.0.1', 'port': p.port} for n, p in self.nodes.items()],
+            haproxy_redis_sentinels=[{'name': n, 'address': '127.0.0.1', 'port': p.port}
+                                     for n, p in self.sentinels.items()],
+            haproxy_redis_master_name=MASTER_NAME,
+            haproxy_redis_sentinel_port=26379,
+            haproxy_redis_bind_address='127.0.0.1',
+            haproxy_redis_frontend_port=self.frontend_port,
+            haproxy_redis_health_bind_address='127.0.0.1',
+            haproxy_redis_health_port=self.health_port,
+            haproxy_redis_stats_port=self.stats_port,
+            haproxy_redis_admin_socket=self.admin_socket,
+            haproxy_redis_healthcheck_user=HC_USER,
+            haproxy_redis_healthcheck_password=HC_PASSWORD,
+            haproxy_redis_sentinel_password=SENTINEL_PASSWORD,
+            haproxy_redis_app_password=DEFAULT_PASSWORD,
+            haproxy_redis_maxconn=1000,  # the sandbox's fd hard limit is below what 10000 needs
+        )
+        if os.geteuid() != 0:  # cannot chroot or switch user: run as the test user
+            variables.update(haproxy_redis_chroot='', haproxy_redis_process_user='', haproxy_redis_process_group='')
+        variables.update(extra)
+        return variables
+
+    # -- watcher (in-process thread running the role's file)
+    def watcher_config(self):
+        text = render('redis-watcher.json.j2', **self.variables)
+        config = json.loads(text)
+        for key, value in self.watcher_mod.DEFAULTS.items():
+            config.setdefault(key, value)
+        return config
+
+    def start_watcher(self, **overrides):
+        config = self.watcher_config()
+        config.update(overrides)
+        self.watcher = self.watcher_mod.Watcher(config)
+        self.watcher_thread = threading.Thread(target=self.watcher.run, name='watcher', daemon=True)
+        self.watcher_thread.start()
+        wait_for(lambda: all(self.watcher.subscribed.values()), timeout=10, what='watcher subscriptions')
+        return self.watcher
+
+    def stop_watcher(self):
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher_thread.join(5)
+            self.watcher = None
+
+    # -- observation
+    def show_stat(self):
+        return self.watcher_mod.parse_show_stat(self.watcher_mod.haproxy_command(self.admin_socket, 'show stat'))
+
+    def routable(self):
+        mod = self.watcher_mod
+        cfg = self.watcher_config()
+        return mod.routable_nodes(cfg['nodes'], cfg['sentinels'], self.show_stat())
+
+    def node_by_port(self, port):
+        for name, proc in self.nodes.items():
+            if proc.port == port:
+                return name
+        return None
+
+    def majority_master(self):
+        answers = []
+        for proc in self.sentinels.values():
+            try:
+                answers.append(sentinel_master(proc))
+            except Exception:
+                answers.append(None)
+        addr = self.watcher_mod.majority_master(answers, len(self.sentinels))
+        return self.node_by_port(addr[1]) if addr else None
+
+    def reached(self, timeout=0.5):
+        """Name of the node a new client connection through HAProxy reaches, or None when refused."""
+        import redis
+        client = redis.Redis(host='127.0.0.1', port=self.frontend_port, password=DEFAULT_PASSWORD,
+                             socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True,
+                             **({'protocol': 2} if 'protocol' in redis.Redis.__init__.__code__.co_varnames else {}))
+        try:
+            return self.node_by_port(int(client.info('server')['tcp_port']))
+        except redis.RedisError:
+            return None
+        finally:
+            client.close()
+
+    def health_status(self):
+        sock = socket.create_connection(('127.0.0.1', self.health_port), timeout=2)
+        try:
+            sock.sendall(b'GET /redis-master HTTP/1.0\r\nHost: lab\r\n\r\n')
+            data = b''
+            while True:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            return int(data.split(b' ', 2)[1])
+        finally:
+            sock.close()
+
+    def stop(self):
+        self.stop_watcher()
+        if self.haproxy is not None:
+            self.haproxy.stop()
+        for proc in list(self.sentinels.values()) + list(self.nodes.values()):
+            proc.stop()
+
+
+def monotonic_ms():
+    return time.monotonic() * 1000.0
