@@ -13,8 +13,8 @@ deploy() {
   scripts/setup.sh
   step "Deploying onto the local lab (molecule converge -s default)"
   molecule converge -s default
-  inv="${MOLECULE_EPHEMERAL_DIRECTORY:-$HOME/.cache/molecule/$(basename "$PWD")/default}/inventory"
-  creds="$inv/credentials/redis.env"
+  # Molecule keeps the scenario's inventory (and the lab credentials beside it) in its ephemeral dir.
+  creds=$(ls -t "$HOME"/.ansible/tmp/molecule.*.default/credentials/redis.env 2>/dev/null | head -n 1)
   cat <<TXT
 
 The lab is up: redis-01..03 (172.29.40.123-125), haproxy-01/02 (172.29.40.11/12).
@@ -37,7 +37,7 @@ run_tests() {
   step "Collection builds, installs, and its modules render with ansible-doc"
   tests/check_collection_build.sh
   step "Molecule scenarios"
-  for scenario in ${KB_SCENARIOS:-default}; do
+  for scenario in ${KB_SCENARIOS:-default failover}; do
     molecule test -s "$scenario"
   done
   step "All tests passed"

@@ -57,7 +57,7 @@ DEFAULTS = {
     'timeout': 0.5,
     'backoff_min': 0.2,
     'backoff_max': 5.0,
-    'ping_interval': 5.0,
+    'ping_interval': 1.0,
     'healthcheck_user': None,
     'healthcheck_password': None,
 }

@@ -1,0 +1,439 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2024, KeyBuzz (@keybuzz)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Role haproxy_redis: the "never two masters" HAProxy configuration and haproxy-redis-watcher.
+
+Pure decision functions first, then a real loopback lab (tests/unit/lab_processes.py): 3 Redis
+nodes, 3 Sentinels and haproxy started from the role's template, plus the role's watcher
+running in a thread. The lab tests run in file order and share one lab (module scope).
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import logging
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+import redis
+
+from conftest import ADMIN_PASSWORD, DEFAULT_PASSWORD, MASTER_NAME, SENTINEL_PASSWORD, wait_for
+from lab_processes import (HAPROXY, HC_PASSWORD, Lab, admin, load_watcher, render, sentinel_client)
+
+W = load_watcher()
+
+NODES = [{'name': 'redis-01', 'address': '10.0.0.123', 'port': 6379},
+         {'name': 'redis-02', 'address': '10.0.0.124', 'port': 6379},
+         {'name': 'redis-03', 'address': '10.0.0.125', 'port': 6379}]
+SENTINELS = [{'name': 's1'}, {'name': 's2'}, {'name': 's3'}]
+A1, A2, A3 = ('10.0.0.123', 6379), ('10.0.0.124', 6379), ('10.0.0.125', 6379)
+SECRETS = (SENTINEL_PASSWORD, HC_PASSWORD, DEFAULT_PASSWORD, ADMIN_PASSWORD)
+
+
+def stat_for(master, votes_for=None, sessions=None):
+    """HAProxy state where ``master``'s bk server is up and Sentinels vote as in ``votes_for``."""
+    votes_for = votes_for or {'s1': master, 's2': master, 's3': master}
+    stat = {}
+    for node in NODES:
+        stat[('bk_redis', node['name'])] = {'status': 'UP' if node['name'] == master else 'DOWN',
+                                            'up': node['name'] == master,
+                                            'scur': (sessions or {}).get(node['name'], 0)}
+        for s in SENTINELS:
+            up = votes_for.get(s['name']) == node['name']
+            stat[('chk_' + node['name'], s['name'])] = {'status': 'UP' if up else 'DOWN', 'up': up, 'scur': 0}
+    return stat
+
+
+# --- pure functions ----------------------------------------------------------------------------
+
+def test_majority_counts_configured_sentinels():
+    assert [W.majority(n) for n in (1, 2, 3, 4, 5, 7)] == [1, 2, 2, 3, 3, 4]
+    assert W.majority_master([A1, A1, A2], 3) == A1
+    assert W.majority_master([A1, A2, A3], 3) is None
+    # Unreachable Sentinels count against the majority: one answer out of three decides nothing.
+    assert W.majority_master([A1, None, None], 3) is None
+    assert W.majority_master([A1, A1, None], 3) == A1
+    assert W.majority_master([A1, A1, A2, A2, None], 5) is None
+    assert W.majority_master([['10.0.0.123', '6379'], ('10.0.0.123', 6379)], 3) == A1
+
+
+def test_switch_message_and_confirmation():
+    event = W.parse_switch_message(b'kb-redis-master 10.0.0.123 6379 10.0.0.124 6379')
+    assert event == {'name': 'kb-redis-master', 'old': A1, 'new': A2}
+    assert W.parse_switch_message('garbage') is None
+    assert W.parse_switch_message('m a b c d') is None
+    # Only the Sentinel that published it knows the new master yet: not confirmed.
+    assert not W.confirms_switch(event, [A2, A1, A1], 3)
+    assert not W.confirms_switch(event, [A2, None, None], 3)
+    assert W.confirms_switch(event, [A2, A2, A1], 3)
+
+
+def test_plan_changes_nothing_without_majority():
+    stat = stat_for('redis-01')
+    assert W.plan_actions(NODES, SENTINELS, {'s1': A2, 's2': A1, 's3': None}, stat, True) == (None, [])
+    assert W.plan_actions(NODES, SENTINELS, {'s1': None, 's2': None, 's3': None}, stat, True) == (None, [])
+    # A majority naming an address HAProxy does not know: leave it to the checks.
+    other = ('10.9.9.9', 6379)
+    assert W.plan_actions(NODES, SENTINELS, {'s1': other, 's2': other, 's3': A1}, stat, True) == (None, [])
+
+
+def test_plan_is_empty_when_haproxy_already_agrees():
+    target, actions = W.plan_actions(NODES, SENTINELS, {'s1': A1, 's2': A1, 's3': A1}, stat_for('redis-01'), True)
+    assert target['name'] == 'redis-01' and actions == []
+
+
+def test_plan_after_a_confirmed_switch_takes_traffic_away_first():
+    # Sentinels s1, s2 moved to redis-02; s3 still names redis-01; HAProxy checks have not run yet.
+    stat = stat_for('redis-01')
+    answers = {'s1': A2, 's2': A2, 's3': A1}
+    target, actions = W.plan_actions(NODES, SENTINELS, answers, stat, master_verified=True)
+    assert target['name'] == 'redis-02'
+    assert actions == [
+        'set server bk_redis/redis-01 health down',
+        'shutdown sessions server bk_redis/redis-01',
+        'set server chk_redis-01/s1 health down',
+        'set server chk_redis-01/s2 health down',
+        'set server chk_redis-02/s1 health up',
+        'set server chk_redis-02/s2 health up',
+        'set server bk_redis/redis-02 health up',
+    ]
+    # Without the node's own confirmation (ROLE master), its bk server is never forced up.
+    _, unverified = W.plan_actions(NODES, SENTINELS, answers, stat, master_verified=False)
+    assert 'set server bk_redis/redis-02 health up' not in unverified
+    # Applying the plan leaves exactly one routable node: the majority's.
+    after = dict((k, dict(v)) for k, v in stat.items())
+    for command in actions:
+        words = command.split()
+        if words[0] == 'set':
+            proxy, server = words[2].split('/')
+            after[(proxy, server)]['up'] = words[4] == 'up'
+    assert W.routable_nodes(NODES, SENTINELS, after) == ['redis-02']
+
+
+def test_plan_cuts_sessions_left_on_a_demoted_node():
+    # redis-01 still passes its own check (role:master) and holds client sessions, but the
+    # Sentinels moved on: its sessions are shut even though it is no longer routable.
+    stat = stat_for('redis-02', sessions={'redis-01': 4})
+    stat[('bk_redis', 'redis-01')].update(status='UP', up=True)
+    _, actions = W.plan_actions(NODES, SENTINELS, {'s1': A2, 's2': A2, 's3': A2}, stat)
+    assert actions == ['set server bk_redis/redis-01 health down', 'shutdown sessions server bk_redis/redis-01']
+    # A role:master node nobody names and without sessions is left alone (not routable anyway).
+    stat[('bk_redis', 'redis-01')]['scur'] = 0
+    assert W.plan_actions(NODES, SENTINELS, {'s1': A2, 's2': A2, 's3': A2}, stat)[1] == []
+
+
+def test_routable_nodes_mirrors_the_use_server_rules():
+    assert W.routable_nodes(NODES, SENTINELS, stat_for('redis-01')) == ['redis-01']
+    minority = stat_for('redis-01', {'s1': 'redis-01', 's2': 'redis-02', 's3': 'redis-02'})
+    assert W.routable_nodes(NODES, SENTINELS, minority) == []
+    rogue = stat_for('redis-01')
+    rogue[('bk_redis', 'redis-03')].update(status='UP', up=True)  # REPLICAOF NO ONE by hand
+    assert W.routable_nodes(NODES, SENTINELS, rogue) == ['redis-01']
+
+
+def test_parse_show_stat():
+    text = ('# pxname,svname,qcur,qmax,scur,smax,slim,stot,status,\n'
+            'ft_redis,FRONTEND,,,0,1,1000,2,OPEN,\n'
+            'bk_redis,redis-01,0,0,3,1,,2,UP,\n'
+            'bk_redis,redis-02,0,0,0,0,,0,DOWN,\n'
+            'bk_redis,redis-03,0,0,0,0,,0,MAINT,\n'
+            'chk_redis-01,s1,0,0,0,0,,0,UP 1/2,\n'
+            'bk_redis,BACKEND,0,0,3,1,,2,UP,\n')
+    stat = W.parse_show_stat(text)
+    assert set(stat) == {('bk_redis', 'redis-01'), ('bk_redis', 'redis-02'), ('bk_redis', 'redis-03'),
+                         ('chk_redis-01', 's1')}
+    assert stat[('bk_redis', 'redis-01')] == {'status': 'UP', 'up': True, 'scur': 3}
+    assert not stat[('bk_redis', 'redis-02')]['up'] and not stat[('bk_redis', 'redis-03')]['up']
+    assert stat[('chk_redis-01', 's1')]['up']
+
+
+def prod_variables(sentinel_count):
+    names = ['redis-0%d' % i for i in range(1, 4)]
+    return dict(
+        haproxy_redis_nodes=[{'name': n, 'address': '10.0.0.12%d' % (i + 3)} for i, n in enumerate(names)],
+        haproxy_redis_sentinels=[{'name': 'sentinel-%d' % i, 'address': '10.0.1.%d' % i}
+                                 for i in range(1, sentinel_count + 1)],
+        haproxy_redis_master_name='kb-redis-master', haproxy_redis_sentinel_port=26379,
+        haproxy_redis_bind_address='127.0.0.1', haproxy_redis_health_bind_address='127.0.0.1',
+        haproxy_redis_admin_socket='/tmp/never-used.sock', haproxy_redis_healthcheck_user='kb-healthcheck',
+        haproxy_redis_healthcheck_password=HC_PASSWORD, haproxy_redis_sentinel_password=SENTINEL_PASSWORD,
+        haproxy_redis_maxconn=1000)
+
+
+@pytest.mark.parametrize('sentinels,needed', [(3, 2), (5, 3), (1, 1)])
+def test_template_majority_follows_the_sentinel_count(tmp_path, sentinels, needed):
+    text = render('haproxy.cfg.j2', **prod_variables(sentinels))
+    conf = tmp_path / 'haproxy.cfg'
+    conf.write_text(text)
+    subprocess.check_call([HAPROXY, '-c', '-q', '-f', str(conf)])
+    rules = [line.strip() for line in text.splitlines() if line.strip().startswith('use-server')]
+    assert len(rules) == 3
+    assert all('nbsrv(chk_%s) ge %d' % (n, needed) in r for n, r in zip(['redis-01', 'redis-02', 'redis-03'], rules))
+    servers = [line.split() for line in text.splitlines() if line.strip().startswith('server redis-0')]
+    # No load-balancing fallback: every Redis server has weight 0, only use-server rules pick one.
+    assert len(servers) == 3 and all(s[s.index('weight') + 1] == '0' for s in servers)
+    assert all('on-marked-down' in s and 'shutdown-sessions' in s for s in servers)
+    assert 'tcp-request content reject unless started' in text
+    # The exact RESP reply, port included: 10.0.0.12 cannot match 10.0.0.123.
+    assert r'\x2410\r\n10.0.0.123\r\n\x244\r\n6379\r\n' in text
+    for option in ('option clitcpka', 'option srvtcpka', 'timeout tunnel 12h', 'timeout client 12h'):
+        assert option in text
+
+
+def test_watcher_config_template_is_json():
+    import json
+    config = json.loads(render('redis-watcher.json.j2', **prod_variables(3)))
+    assert config['nodes'][0] == {'name': 'redis-01', 'address': '10.0.0.123', 'port': 6379}
+    assert config['sentinels'][2] == {'name': 'sentinel-3', 'address': '10.0.1.3', 'port': 26379}
+    assert config['sentinel_password'] == SENTINEL_PASSWORD and config['reconcile_interval'] == 5.0
+
+
+# --- the loopback lab --------------------------------------------------------------------------
+
+class ListHandler(logging.Handler):
+    def __init__(self):
+        logging.Handler.__init__(self, logging.DEBUG)
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture(scope='module')
+def lab(tmp_path_factory):
+    handler = ListHandler()
+    logger = logging.getLogger('haproxy-redis-watcher')
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    obj = Lab(tmp_path_factory.mktemp('haproxy_lab'))
+    obj.log = handler
+    try:
+        wait_for(lambda: obj.health_status() == 200, timeout=10, what='a routable master')
+        yield obj
+    finally:
+        obj.stop()
+        logger.removeHandler(handler)
+
+
+def settle(lab, timeout=15):
+    """Wait until HAProxy routes to the Sentinel majority's master only, with two linked replicas.
+
+    (A Sentinel may still show a stale replica for up to 10 s: SENTINEL FAILOVER is retried.)
+    """
+    seen = []
+
+    def ready():
+        master = lab.majority_master()
+        seen[:] = [master, lab.routable()]
+        if time.monotonic() - t0 > 2:
+            print('  settle: %r' % seen)
+        if master is None or lab.routable() != [master]:
+            return False
+        info = admin(lab.nodes[master]).info('replication')
+        seen.append(info.get('connected_slaves'))
+        if info.get('connected_slaves') != 2:
+            return False
+        print('  settle took %.1f s' % (time.monotonic() - t0)) if time.monotonic() - t0 > 2 else None
+        return master
+    try:
+        t0 = time.monotonic()
+        return wait_for(ready, timeout=timeout, interval=0.1, what='a settled lab')
+    except AssertionError as exc:
+        raise AssertionError('%s; last state seen: %r' % (exc, seen))
+
+
+def test_routes_only_to_the_master(lab):
+    master = settle(lab)
+    for i in range(10):
+        assert lab.reached() == master
+    client = redis.Redis(host='127.0.0.1', port=lab.frontend_port, password=DEFAULT_PASSWORD, socket_timeout=2,
+                         decode_responses=True)
+    assert client.set('kb:through-haproxy', 'ok') is True
+    assert admin(lab.nodes[master]).get('kb:through-haproxy') == 'ok'
+    assert client.execute_command('ROLE')[0] == 'master'
+    client.close()
+    assert lab.health_status() == 200
+
+
+def test_hand_promoted_replica_gets_no_traffic(lab):
+    master = settle(lab)
+    rogue = [n for n in lab.nodes if n != master][0]
+    admin(lab.nodes[rogue]).execute_command('REPLICAOF', 'NO', 'ONE')
+    try:
+        # HAProxy's own check now sees role:master on the rogue node...
+        wait_for(lambda: lab.show_stat()[('bk_redis', rogue)]['up'], timeout=5, what='rogue node passing its check')
+        # ...but no Sentinel names it, so it never gets a client.
+        for i in range(30):
+            assert lab.reached() == master
+        assert lab.routable() == [master]
+        assert lab.health_status() == 200
+    finally:
+        admin(lab.nodes[rogue]).execute_command('REPLICAOF', '127.0.0.1', str(lab.nodes[master].port))
+    wait_for(lambda: not lab.show_stat()[('bk_redis', rogue)]['up'], timeout=5, what='rogue node demoted again')
+
+
+def test_watcher_ignores_a_switch_the_majority_does_not_confirm(lab):
+    master = settle(lab)
+    other = [n for n in lab.nodes if n != master][0]
+    watcher = lab.start_watcher(confirm_window=1.0)
+    try:
+        done = len(watcher.actions_done)
+        # A single (lying) Sentinel announces a switch: the other two still name the master.
+        # (Sentinel refuses PUBLISH on other channels than its hello channel: inject the message
+        # as the subscriber thread of sentinel-01 would hand it over.)
+        fake = '%s 127.0.0.1 %d 127.0.0.1 %d' % (MASTER_NAME, lab.nodes[master].port, lab.nodes[other].port)
+        watcher.on_switch(watcher.sentinels[0], fake.encode())
+        assert watcher.switch_events
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            assert lab.reached() == master
+            time.sleep(0.05)
+        assert watcher.actions_done[done:] == []
+        assert any('not confirmed by a Sentinel majority' in line for line in lab.log.lines)
+    finally:
+        lab.stop_watcher()
+
+
+def subscribe_switch(lab):
+    """Record when each Sentinel publishes +switch-master (monotonic seconds)."""
+    seen, stop = [], threading.Event()
+
+    def listen(proc):
+        pubsub = sentinel_client(proc, socket_timeout=5).pubsub(ignore_subscribe_messages=True)
+        pubsub.subscribe('+switch-master')
+        while not stop.is_set():
+            message = pubsub.get_message(timeout=0.05)
+            if message and message['type'] == 'message':
+                seen.append(time.monotonic())
+        pubsub.close()
+    threads = [threading.Thread(target=listen, args=(p,), daemon=True) for p in lab.sentinels.values()]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.2)
+    return seen, stop
+
+
+def failover_and_measure(lab):
+    """SENTINEL FAILOVER; returns (old, new, seconds from first +switch-master to routing)."""
+    old = settle(lab)
+    seen, stop = subscribe_switch(lab)
+    try:
+        wait_for(lambda: sentinel_client(lab.sentinels['sentinel-02']).execute_command(
+            'SENTINEL', 'FAILOVER', MASTER_NAME), timeout=10, what='SENTINEL FAILOVER to be accepted')
+        reached, deadline = [], time.monotonic() + 15
+        while time.monotonic() < deadline:
+            node = lab.reached(timeout=0.3)
+            reached.append(node)
+            if node not in (None, old) and seen:
+                routed_at = time.monotonic()
+                break
+            time.sleep(0.01)
+        else:
+            raise AssertionError('no routing to a new master within 15 s (reached: %r)' % reached[-5:])
+        new = reached[-1]
+        # Never a third node, never back to the old master once the new one was reached.
+        assert set(reached) <= {old, new, None}
+        assert lab.majority_master() == new
+        return old, new, routed_at - seen[0]
+    finally:
+        stop.set()
+
+
+def test_failover_follows_the_new_master_with_the_watcher(lab):
+    watcher = lab.start_watcher()
+    try:
+        old, new, latency = failover_and_measure(lab)
+        print('\n+switch-master -> routing WITH watcher: %.3f s (%s -> %s)' % (latency, old, new))
+        for line in lab.log.lines[-12:]:
+            print('  watcher: ' + line)
+        assert any(cmd.startswith('set server chk_%s/' % new) or cmd.startswith('set server bk_redis/%s' % old)
+                   for _, cmd, _ in watcher.actions_done) or latency < 0.05
+        for i in range(10):
+            assert lab.reached() == new
+    finally:
+        lab.stop_watcher()
+
+
+def test_failover_follows_the_new_master_with_checks_only(lab):
+    assert lab.watcher is None
+    old, new, latency = failover_and_measure(lab)
+    print('\n+switch-master -> routing WITHOUT watcher (checks only): %.3f s (%s -> %s)' % (latency, old, new))
+    for i in range(10):
+        assert lab.reached() == new
+
+
+def test_watcher_survives_a_sentinel_killed_and_restarted(lab):
+    t0 = time.monotonic()
+    settle(lab)
+    print('\n  settle %.1f' % (time.monotonic() - t0))
+    watcher = lab.start_watcher(backoff_max=0.5)
+    try:
+        victim = lab.sentinels['sentinel-03']
+        victim.popen.kill()
+        victim.popen.wait(5)
+        wait_for(lambda: not watcher.subscribed['sentinel-03'], timeout=5, what='watcher to notice the dead Sentinel')
+        print('  noticed %.1f' % (time.monotonic() - t0))
+        # Two Sentinels still make a majority: a reconcile round still finds the master.
+        assert watcher.reconcile('test')[0] == lab.majority_master()
+        victim.start()
+        wait_for(lambda: watcher.subscribed['sentinel-03'], timeout=10, what='watcher to resubscribe')
+        print('  resubscribed %.1f' % (time.monotonic() - t0))
+        assert lab.watcher_thread.is_alive()
+        master = settle(lab)
+        print('  settled %.1f' % (time.monotonic() - t0))
+        assert lab.reached() == master
+    finally:
+        lab.stop_watcher()
+
+
+def test_health_endpoint_503_and_no_route_without_sentinels(lab):
+    master = settle(lab)
+    assert lab.health_status() == 200
+    for proc in lab.sentinels.values():
+        proc.stop()
+    try:
+        wait_for(lambda: lab.health_status() == 503, timeout=5, what='health endpoint to answer 503')
+        assert lab.reached() is None  # connection rejected: no fallback to the role:master node
+        assert lab.show_stat()[('bk_redis', master)]['up']  # although its own check still passes
+    finally:
+        for proc in lab.sentinels.values():
+            proc.start()
+    wait_for(lambda: lab.health_status() == 200, timeout=10, what='health endpoint back to 200')
+    assert lab.reached() == master
+
+
+def test_health_endpoint_503_when_the_master_hangs_then_old_master_gets_no_traffic(lab):
+    master = settle(lab)
+    lab.nodes[master].pause()  # SIGSTOP: its check times out; the Sentinels (down-after 1 s) fail over
+    statuses, new = [], None
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            statuses.append(lab.health_status())
+            new = lab.majority_master()
+            if 503 in statuses and new not in (None, master) and statuses[-1] == 200:
+                break
+            time.sleep(0.05)
+    finally:
+        lab.nodes[master].resume()
+    assert 503 in statuses, statuses
+    assert new not in (None, master) and statuses[-1] == 200, (new, statuses[-5:])
+    # The old master resumes still believing it is the master (until Sentinel demotes it):
+    # it may pass its own role:master check, but no client reaches it.
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        before = lab.majority_master()
+        node = lab.reached()
+        assert node != master and node in (None, before, lab.majority_master())
+        time.sleep(0.05)
+
+
+def test_watcher_never_logs_a_password(lab):
+    assert lab.log.lines, 'the watcher logged nothing'
+    for line in lab.log.lines:
+        for secret in SECRETS:
+            assert secret not in line
