@@ -32,6 +32,10 @@ run_tests() {
   pytest -q tests/unit
   step "Lint (ansible-lint, production profile)"
   ansible-lint --profile production
+  step "Playbooks pass --syntax-check"
+  for playbook in playbooks/*.yml; do
+    ansible-playbook --syntax-check -i inventories/lab/hosts.yml "$playbook"
+  done
   step "Role defaults match meta/argument_specs.yml"
   python tests/check_argument_specs.py
   step "Collection builds, installs, and its modules render with ansible-doc"

@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-# Copyright: (c) 2024, KeyBuzz (@keybuzz)
+# Copyright: (c) 2026, KeyBuzz (@keybuzz)
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Fixtures starting real redis-server / redis-sentinel processes on loopback.

@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-# Copyright: (c) 2024, KeyBuzz (@keybuzz)
+# Copyright: (c) 2026, KeyBuzz (@keybuzz)
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Loopback lab for the haproxy_redis role: 3 redis-server, 3 redis-sentinel and a real haproxy
@@ -79,7 +79,6 @@ def start_node(workdir, name, master=None):
 
 
 def start_sentinel(workdir, name, master, down_after_ms=1000, failover_timeout_ms=3000):
-    from conftest import REPL_USER  # noqa: F401  (documents where the users come from)
     from conftest import SENTINEL_USER, SENTINEL_USER_PASSWORD
     config = '''requirepass {pw}
 sentinel announce-ip 127.0.0.1

@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-# Copyright: (c) 2024, KeyBuzz (@keybuzz)
+# Copyright: (c) 2026, KeyBuzz (@keybuzz)
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Role haproxy_redis: the "never two masters" HAProxy configuration and haproxy-redis-watcher.
@@ -13,7 +13,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import logging
-import os
 import subprocess
 import threading
 import time
@@ -133,6 +132,13 @@ def test_routable_nodes_mirrors_the_use_server_rules():
     rogue = stat_for('redis-01')
     rogue[('bk_redis', 'redis-03')].update(status='UP', up=True)  # REPLICAOF NO ONE by hand
     assert W.routable_nodes(NODES, SENTINELS, rogue) == ['redis-01']
+    # Right after a switch HAProxy may still see the old majority (checks not rerun yet) next to
+    # the new one: nothing is routable rather than two masters.
+    stale = stat_for('redis-01', {'s1': 'redis-01', 's2': 'redis-01', 's3': 'redis-02'})
+    for s in ('s1', 's2'):
+        stale[('chk_redis-02', s)].update(status='UP', up=True)
+    stale[('bk_redis', 'redis-02')].update(status='UP', up=True)
+    assert W.routable_nodes(NODES, SENTINELS, stale) == []
 
 
 def test_parse_show_stat():
@@ -172,12 +178,13 @@ def test_template_majority_follows_the_sentinel_count(tmp_path, sentinels, neede
     subprocess.check_call([HAPROXY, '-c', '-q', '-f', str(conf)])
     rules = [line.strip() for line in text.splitlines() if line.strip().startswith('use-server')]
     assert len(rules) == 3
-    assert all('nbsrv(chk_%s) ge %d' % (n, needed) in r for n, r in zip(['redis-01', 'redis-02', 'redis-03'], rules))
+    assert 'use-server redis-01 if started up_redis-01 maj_redis-01 !maj_redis-02 !maj_redis-03' in rules
+    assert 'acl maj_redis-02 nbsrv(chk_redis-02) ge %d' % needed in text
     servers = [line.split() for line in text.splitlines() if line.strip().startswith('server redis-0')]
     # No load-balancing fallback: every Redis server has weight 0, only use-server rules pick one.
     assert len(servers) == 3 and all(s[s.index('weight') + 1] == '0' for s in servers)
     assert all('on-marked-down' in s and 'shutdown-sessions' in s for s in servers)
-    assert 'tcp-request content reject unless started' in text
+    assert 'tcp-request content reject unless started up_redis-01 maj_redis-01 !maj_redis-02 !maj_redis-03 or ' in text
     # The exact RESP reply, port included: 10.0.0.12 cannot match 10.0.0.123.
     assert r'\x2410\r\n10.0.0.123\r\n\x244\r\n6379\r\n' in text
     for option in ('option clitcpka', 'option srvtcpka', 'timeout tunnel 12h', 'timeout client 12h'):
@@ -229,18 +236,14 @@ def settle(lab, timeout=15):
     def ready():
         master = lab.majority_master()
         seen[:] = [master, lab.routable()]
-        if time.monotonic() - t0 > 2:
-            print('  settle: %r' % seen)
         if master is None or lab.routable() != [master]:
             return False
         info = admin(lab.nodes[master]).info('replication')
         seen.append(info.get('connected_slaves'))
-        if info.get('connected_slaves') != 2:
+        if info.get('connected_slaves', 0) < 1:  # the demoted master may take ~10 s to follow
             return False
-        print('  settle took %.1f s' % (time.monotonic() - t0)) if time.monotonic() - t0 > 2 else None
         return master
     try:
-        t0 = time.monotonic()
         return wait_for(ready, timeout=timeout, interval=0.1, what='a settled lab')
     except AssertionError as exc:
         raise AssertionError('%s; last state seen: %r' % (exc, seen))
@@ -367,24 +370,19 @@ def test_failover_follows_the_new_master_with_checks_only(lab):
 
 
 def test_watcher_survives_a_sentinel_killed_and_restarted(lab):
-    t0 = time.monotonic()
     settle(lab)
-    print('\n  settle %.1f' % (time.monotonic() - t0))
     watcher = lab.start_watcher(backoff_max=0.5)
     try:
         victim = lab.sentinels['sentinel-03']
         victim.popen.kill()
         victim.popen.wait(5)
         wait_for(lambda: not watcher.subscribed['sentinel-03'], timeout=5, what='watcher to notice the dead Sentinel')
-        print('  noticed %.1f' % (time.monotonic() - t0))
         # Two Sentinels still make a majority: a reconcile round still finds the master.
         assert watcher.reconcile('test')[0] == lab.majority_master()
         victim.start()
         wait_for(lambda: watcher.subscribed['sentinel-03'], timeout=10, what='watcher to resubscribe')
-        print('  resubscribed %.1f' % (time.monotonic() - t0))
         assert lab.watcher_thread.is_alive()
         master = settle(lab)
-        print('  settled %.1f' % (time.monotonic() - t0))
         assert lab.reached() == master
     finally:
         lab.stop_watcher()

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # -*- coding: utf-8 -*-
-# Copyright: (c) 2024, KeyBuzz (@keybuzz)
+# Copyright: (c) 2026, KeyBuzz (@keybuzz)
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """haproxy-redis-watcher: move HAProxy to the new Redis master as soon as Sentinel switches.
@@ -139,18 +139,16 @@ def parse_show_stat(text):
 
 
 def routable_nodes(nodes, sentinels, stat, backend='bk_redis', prefix='chk_'):
-    """Names of the nodes HAProxy would route to: bk server up and a majority of chk servers up.
-
-    Mirrors the use-server rules of haproxy.cfg.
+    """Names of the nodes HAProxy would route to (mirrors the use-server rules of haproxy.cfg):
+    bk server up, a majority of its chk servers up, and no other node with such a majority.
     """
     needed = majority(len(sentinels))
-    names = []
-    for node in nodes:
-        own = stat.get((backend, node['name']))
-        votes = sum(1 for s in sentinels if stat.get((prefix + node['name'], s['name']), {}).get('up'))
-        if own and own['up'] and votes >= needed:
-            names.append(node['name'])
-    return names
+    held = [node['name'] for node in nodes
+            if sum(1 for s in sentinels if stat.get((prefix + node['name'], s['name']), {}).get('up')) >= needed]
+    if len(held) != 1:  # none, or a stale view where two nodes hold a majority: nothing is routable
+        return []
+    own = stat.get((backend, held[0]))
+    return held if own and own['up'] else []
 
 
 def plan_actions(nodes, sentinels, answers, stat, master_verified=False, backend='bk_redis', prefix='chk_'):
@@ -473,7 +471,9 @@ def main(argv=None):
                         help='print the routing state as JSON (majority master, routable nodes) and exit')
     parser.add_argument('--once', action='store_true', help='reconcile once and exit')
     args = parser.parse_args(argv)
-    logging.basicConfig(stream=sys.stdout, level=logging.INFO, format='%(levelname)s %(threadName)s %(message)s')
+    # The service logs to stdout (the journal); --status keeps stdout for its JSON and logs to stderr.
+    logging.basicConfig(stream=sys.stderr if args.status else sys.stdout, level=logging.INFO,
+                        format='%(levelname)s %(threadName)s %(message)s')
     if redis is None:
         LOG.error('the redis Python library is missing (apt install python3-redis)')
         return 2
