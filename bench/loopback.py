@@ -133,13 +133,7 @@ class WatcherProcess(object):
             return fh.read().count('subscribed to +switch-master') >= count
 
     def stop(self):
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGINT)
-            try:
-                self.popen.wait(5)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(5)
+        conftest.stop_process(self.popen, signal.SIGINT)
 
 
 def kill(proc):

@@ -77,6 +77,18 @@ def wait_for(predicate, timeout=READY_TIMEOUT, interval=0.1, what='condition'):
     raise AssertionError('timed out waiting for %s (last error: %r)' % (what, last))
 
 
+def stop_process(popen, sig=signal.SIGTERM, timeout=5):
+    """Send ``sig`` to a running process, wait ``timeout`` s, then SIGKILL it."""
+    if popen is None or popen.poll() is not None:
+        return
+    popen.send_signal(sig)
+    try:
+        popen.wait(timeout)
+    except subprocess.TimeoutExpired:
+        popen.kill()
+        popen.wait(timeout)
+
+
 class Proc(object):
     """A redis-server or redis-sentinel process with its own directory and config file."""
 
@@ -111,15 +123,9 @@ class Proc(object):
         self.popen.send_signal(signal.SIGCONT)
 
     def stop(self):
-        if self.popen is None or self.popen.poll() is not None:
-            return
-        self.resume()
-        self.popen.terminate()
-        try:
-            self.popen.wait(5)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait(5)
+        if self.popen is not None and self.popen.poll() is None:
+            self.resume()
+        stop_process(self.popen)
 
 
 SERVER_CONFIG = '''save ""

@@ -15,7 +15,6 @@ import importlib.util
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import threading
@@ -24,7 +23,7 @@ import time
 import jinja2
 import yaml
 
-from conftest import (DEFAULT_PASSWORD, MASTER_NAME, REDIS_SENTINEL, REDIS_SERVER, SENTINEL_PASSWORD,
+from conftest import (stop_process, DEFAULT_PASSWORD, MASTER_NAME, REDIS_SENTINEL, REDIS_SERVER, SENTINEL_PASSWORD,
                       SERVER_CONFIG, Proc, admin, free_port, wait_for)
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -124,13 +123,7 @@ class HAProxy(object):
         wait_for(lambda: os.path.exists(admin_socket), timeout=10, what='haproxy admin socket')
 
     def stop(self):
-        if self.popen is not None and self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(5)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(5)
+        stop_process(self.popen)
 
 
 class Lab(object):
