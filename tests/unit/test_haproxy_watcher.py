@@ -13,7 +13,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import logging
+import os
 import subprocess
+import sys
 import threading
 import time
 
@@ -22,6 +24,10 @@ import redis
 
 from conftest import ADMIN_PASSWORD, DEFAULT_PASSWORD, MASTER_NAME, SENTINEL_PASSWORD, wait_for
 from lab_processes import (HAPROXY, HC_PASSWORD, Lab, admin, load_watcher, render, sentinel_client)
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                'bench'))
+import workload as wl  # noqa: E402
 
 W = load_watcher()
 
@@ -139,6 +145,13 @@ def test_routable_nodes_mirrors_the_use_server_rules():
         stale[('chk_redis-02', s)].update(status='UP', up=True)
     stale[('bk_redis', 'redis-02')].update(status='UP', up=True)
     assert W.routable_nodes(NODES, SENTINELS, stale) == []
+    # Sentinels lost (no node holds a majority): the only role:master node stays routable...
+    lost = stat_for('redis-01', {'s1': None, 's2': None, 's3': None})
+    assert W.routable_nodes(NODES, SENTINELS, lost) == ['redis-01']
+    assert W.routable_nodes(NODES, SENTINELS, lost, sole_master=False) == []
+    # ... but never one of two nodes that both say role:master.
+    lost[('bk_redis', 'redis-02')].update(status='UP', up=True)
+    assert W.routable_nodes(NODES, SENTINELS, lost) == []
 
 
 def test_parse_show_stat():
@@ -170,15 +183,18 @@ def prod_variables(sentinel_count):
         haproxy_redis_maxconn=1000)
 
 
-@pytest.mark.parametrize('sentinels,needed', [(3, 2), (5, 3), (1, 1)])
-def test_template_majority_follows_the_sentinel_count(tmp_path, sentinels, needed):
-    text = render('haproxy.cfg.j2', **prod_variables(sentinels))
+@pytest.mark.parametrize('sentinels,needed,sole', [(3, 2, True), (5, 3, True), (1, 1, True), (3, 2, False)])
+def test_template_majority_follows_the_sentinel_count(tmp_path, sentinels, needed, sole):
+    text = render('haproxy.cfg.j2', haproxy_redis_route_without_sentinel_majority=sole, **prod_variables(sentinels))
     conf = tmp_path / 'haproxy.cfg'
     conf.write_text(text)
     subprocess.check_call([HAPROXY, '-c', '-q', '-f', str(conf)])
     rules = [line.strip() for line in text.splitlines() if line.strip().startswith('use-server')]
-    assert len(rules) == 3
+    assert len(rules) == (6 if sole else 3)
     assert 'use-server redis-01 if started up_redis-01 maj_redis-01 !maj_redis-02 !maj_redis-03' in rules
+    fallback = ('use-server redis-01 if started up_redis-01 !up_redis-02 !up_redis-03 '
+                '!maj_redis-01 !maj_redis-02 !maj_redis-03')
+    assert (fallback in rules) is sole
     assert 'acl maj_redis-02 nbsrv(chk_redis-02) ge %d' % needed in text
     servers = [line.split() for line in text.splitlines() if line.strip().startswith('server redis-0')]
     # No load-balancing fallback: every Redis server has weight 0, only use-server rules pick one.
@@ -361,6 +377,51 @@ def test_failover_follows_the_new_master_with_the_watcher(lab):
         lab.stop_watcher()
 
 
+def test_planned_failover_fences_the_old_master_and_loses_no_replicated_write(lab):
+    """SENTINEL FAILOVER under a write load: the watcher fences the old master when the failover
+    starts, so no write lands on it after a replica was promoted (such writes, acknowledged by
+    the replica not yet moved, would be lost)."""
+    old = settle(lab)
+    watcher = lab.start_watcher()
+    names = dict((('127.0.0.1', p.port), n) for n, p in lab.nodes.items())
+    work = wl.Workload([wl.Endpoint('haproxy', '127.0.0.1', lab.frontend_port)], DEFAULT_PASSWORD, threads=3,
+                       interval=0.002, max_seconds=60, node_names=names)
+    try:
+        work.start()
+        wait_for(lambda: work.successes_since(0, node=old), timeout=5, what='writes on the master')
+        time.sleep(0.5)
+        sentinel_client(lab.sentinels['sentinel-01']).execute_command('SENTINEL', 'FAILOVER', MASTER_NAME)
+        wait_for(lambda: [e for e in work.successes_since(0) if e['node'] != old], timeout=20,
+                 what='writes on the new master')
+        time.sleep(0.5)
+    finally:
+        work.stop()
+        lab.stop_watcher()
+    new = settle(lab)
+    report = work.build_report(final_master=admin(lab.nodes[new]))
+    print(wl.format_report(report))
+    assert report['missing']['missing_replicated'] == 0, report['missing']
+    assert report['writes_replicated'] > 100
+    commands = [cmd for _, cmd, _ in watcher.actions_done]
+    assert 'set server bk_redis/%s state maint' % old in commands
+    assert commands.index('set server bk_redis/%s state maint' % old) < commands.index(
+        'set server bk_redis/%s state ready' % old)
+    assert not lab.show_stat()[('bk_redis', old)]['status'].startswith('MAINT')
+
+
+def test_fence_release_rules():
+    assert W.parse_master_event('master kb-redis-master 10.0.0.123 6379') == {
+        'name': 'kb-redis-master', 'address': ('10.0.0.123', 6379)}
+    assert W.parse_master_event('slave 10.0.0.124:6379 10.0.0.124 6379 @ kb 10.0.0.123 6379') is None
+    assert W.fence_release('redis-01', 'redis-02', True, False, 1.0, 30.0).startswith('a Sentinel majority names')
+    assert W.fence_release('redis-01', 'redis-01', True, False, 1.0, 30.0) is None  # failover under way
+    # A stale majority and no failover flag (the leader finished, the others not yet told) keeps the fence.
+    assert W.fence_release('redis-01', 'redis-01', False, False, 1.0, 30.0) is None
+    assert W.fence_release('redis-01', 'redis-01', False, True, 1.0, 30.0).startswith('the failover was aborted')
+    assert W.fence_release('redis-01', 'redis-01', True, True, 1.0, 30.0) is None
+    assert W.fence_release('redis-01', None, True, False, 31.0, 30.0) == 'fence timeout'
+
+
 def test_failover_follows_the_new_master_with_checks_only(lab):
     assert lab.watcher is None
     old, new, latency = failover_and_measure(lab)
@@ -388,20 +449,28 @@ def test_watcher_survives_a_sentinel_killed_and_restarted(lab):
         lab.stop_watcher()
 
 
-def test_health_endpoint_503_and_no_route_without_sentinels(lab):
+def test_without_sentinels_routes_only_to_the_sole_master(lab):
     master = settle(lab)
     assert lab.health_status() == 200
     for proc in lab.sentinels.values():
         proc.stop()
+    other = [name for name in lab.nodes if name != master][0]
     try:
+        # Every chk server goes down; the one role:master node keeps its clients.
+        wait_for(lambda: not any(v['up'] for k, v in lab.show_stat().items() if k[0].startswith('chk_')),
+                 timeout=5, what='every Sentinel check down')
+        assert lab.health_status() == 200
+        assert [lab.reached() for _ in range(5)] == [master] * 5
+        # A second node saying role:master (promoted by hand): nothing is routable any more.
+        admin(lab.nodes[other]).execute_command('REPLICAOF', 'NO', 'ONE')
         wait_for(lambda: lab.health_status() == 503, timeout=5, what='health endpoint to answer 503')
-        assert lab.reached() is None  # connection rejected: no fallback to the role:master node
-        assert lab.show_stat()[('bk_redis', master)]['up']  # although its own check still passes
+        assert lab.reached() is None
     finally:
+        admin(lab.nodes[other]).execute_command('REPLICAOF', '127.0.0.1', str(lab.nodes[master].port))
         for proc in lab.sentinels.values():
             proc.start()
     wait_for(lambda: lab.health_status() == 200, timeout=10, what='health endpoint back to 200')
-    assert lab.reached() == master
+    assert settle(lab) == master
 
 
 def test_health_endpoint_503_when_the_master_hangs_then_old_master_gets_no_traffic(lab):

@@ -16,11 +16,18 @@ Sentinel). Those checks run every second; this watcher only makes them converge 
   up or down according to each Sentinel's answer, the old master's bk_redis server down (its
   client sessions are shut), the new master's bk_redis server up once the node itself answers
   ROLE = master;
-* it reconciles the same way every few seconds.
+* it reconciles the same way every few seconds;
+* it fences the master when a failover starts: on +try-failover / +elected-leader for our master
+  (any Sentinel), the master's bk_redis server goes to maintenance and its sessions are shut,
+  BEFORE Sentinel promotes a replica. Without the fence, a planned SENTINEL FAILOVER lets the old
+  master take writes (acknowledged by the replica that has not been moved yet) after the new one
+  was promoted: those writes are then lost. The fence is lifted when a Sentinel majority names
+  another node, when the failover was aborted and no Sentinel has one in progress any more, or
+  after fence_timeout seconds; a watcher that starts lifts every maintenance it finds.
 
-It only ever uses "set server ... health up|down" and "shutdown sessions": the next check
-overrides a forced health state, so a dead or wrong watcher cannot keep a server routable or
-unroutable for longer than one check interval. It never uses maintenance mode.
+Apart from the fence it only uses "set server ... health up|down" and "shutdown sessions": the
+next check overrides a forced health state, so a dead or wrong watcher cannot keep a server
+routable or unroutable for longer than one check interval (or, fenced, until systemd restarts it).
 
 Decision logic is in pure functions (majority_master, confirms_switch, plan_actions, ...)
 so that unit tests can call it directly. Needs python3 and redis-py (4.3 or newer).
@@ -60,7 +67,13 @@ DEFAULTS = {
     'ping_interval': 1.0,
     'healthcheck_user': None,
     'healthcheck_password': None,
+    'fence_timeout': 35.0,
 }
+
+# Published by a Sentinel that starts (or leads) a failover: "master <name> <ip> <port>".
+FENCE_EVENTS = ('+try-failover', '+elected-leader')
+ABORT_EVENTS = ('-failover-abort-not-elected', '-failover-abort-no-good-slave', '-failover-abort-slave-timeout',
+                '+failover-end-for-timeout')
 
 
 # --- pure decision functions -------------------------------------------------------------------
@@ -81,6 +94,34 @@ def parse_switch_message(data):
         return {'name': parts[0], 'old': (parts[1], int(parts[2])), 'new': (parts[3], int(parts[4]))}
     except ValueError:
         return None
+
+
+def parse_master_event(data):
+    """Payload ``master <name> <ip> <port>`` of a failover event -> {'name', 'address'} or None."""
+    if isinstance(data, bytes):
+        data = data.decode('utf-8', 'replace')
+    parts = str(data).split()
+    if len(parts) < 4 or parts[0] != 'master':
+        return None
+    try:
+        return {'name': parts[1], 'address': (parts[2], int(parts[3]))}
+    except ValueError:
+        return None
+
+
+def fence_release(fenced, majority_node, failover_running, aborted, now, deadline):
+    """Why the fence of node ``fenced`` can be lifted (text), or None to keep it.
+
+    ``majority_node``: the node a Sentinel majority names now (or None); ``failover_running``: a
+    Sentinel reports a failover in progress for the master; ``aborted``: an abort event was seen.
+    """
+    if majority_node is not None and majority_node != fenced:
+        return 'a Sentinel majority names %s' % majority_node
+    if aborted and not failover_running:
+        return 'the failover was aborted and none is in progress'
+    if now >= deadline:
+        return 'fence timeout'
+    return None
 
 
 def majority_master(answers, total):
@@ -138,13 +179,18 @@ def parse_show_stat(text):
     return result
 
 
-def routable_nodes(nodes, sentinels, stat, backend='bk_redis', prefix='chk_'):
+def routable_nodes(nodes, sentinels, stat, backend='bk_redis', prefix='chk_', sole_master=True):
     """Names of the nodes HAProxy would route to (mirrors the use-server rules of haproxy.cfg):
-    bk server up, a majority of its chk servers up, and no other node with such a majority.
+    bk server up, a majority of its chk servers up, and no other node with such a majority; or,
+    with ``sole_master`` (haproxy_redis_route_without_sentinel_majority) and no node holding a
+    majority, the only node whose bk server is up.
     """
     needed = majority(len(sentinels))
     held = [node['name'] for node in nodes
             if sum(1 for s in sentinels if stat.get((prefix + node['name'], s['name']), {}).get('up')) >= needed]
+    if not held and sole_master:
+        up = [node['name'] for node in nodes if stat.get((backend, node['name']), {}).get('up')]
+        return up if len(up) == 1 else []
     if len(held) != 1:  # none, or a stale view where two nodes hold a majority: nothing is routable
         return []
     own = stat.get((backend, held[0]))
@@ -245,6 +291,7 @@ class Watcher(object):
         self.subscribed = {s['name']: False for s in self.sentinels}
         self.actions_done = []          # (time, command, reason), for tests and --once
         self.switch_events = []         # (time, sentinel name, event)
+        self._fences = {}               # node name -> [deadline, abort seen]
         self._threads = []
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.sentinels)))
 
@@ -277,6 +324,21 @@ class Watcher(object):
                 LOG.warning('sentinel %s (%s:%d) gives no master: %s', sentinel['name'], sentinel['address'],
                             sentinel['port'], why)
 
+    def failover_running(self):
+        """Whether any Sentinel reports a failover in progress for the master (unreachable: no)."""
+        def ask(sentinel):
+            try:
+                client = self._sentinel_client(sentinel, self.config['timeout'])
+                try:
+                    reply = client.execute_command('SENTINEL', 'MASTER', self.config['master_name'])
+                finally:
+                    client.close()
+                fields = dict(zip(reply[::2], reply[1::2])) if isinstance(reply, list) else reply
+                return 'failover_in_progress' in str(fields.get('flags', ''))
+            except Exception:
+                return False
+        return any(self._pool.map(ask, self.sentinels))
+
     def poll_sentinels(self):
         futures = dict((s['name'], self._pool.submit(self.ask_sentinel, s)) for s in self.sentinels)
         return dict((name, future.result()) for name, future in futures.items())
@@ -306,10 +368,72 @@ class Watcher(object):
     def haproxy_state(self):
         return parse_show_stat(self.haproxy('show stat'))
 
+    # -- fence
+    def _run_commands(self, commands, reason):
+        for command in commands:
+            try:
+                answer = self.haproxy(command).strip()
+            except Exception as exc:
+                LOG.warning('%s: %s failed: %s', reason, command, describe_error(exc))
+                continue
+            self.actions_done.append((time.time(), command, reason))
+            LOG.info('%s: %s%s', reason, command, (' -> %s' % answer) if answer else '')
+
+    def fence(self, sentinel, channel, data):
+        event = parse_master_event(data)
+        if event is None or event['name'] != self.config['master_name']:
+            return
+        node = node_for_address(self.nodes, event['address'])
+        if node is None:
+            return
+        with self._lock:
+            new = node['name'] not in self._fences
+            self._fences[node['name']] = [time.monotonic() + float(self.config['fence_timeout']), False]
+        if new:
+            self._run_commands(['set server %s/%s state maint' % (self.config['backend'], node['name']),
+                                'shutdown sessions server %s/%s' % (self.config['backend'], node['name'])],
+                               'sentinel %s %s: fence %s' % (sentinel['name'], channel, node['name']))
+        self._wake.set()
+
+    def note_abort(self, sentinel, channel):
+        with self._lock:
+            for fence in self._fences.values():
+                fence[1] = True
+        LOG.info('sentinel %s: %s', sentinel['name'], channel)
+        self._wake.set()
+
+    def release_fences(self, answers):
+        with self._lock:
+            fences = dict((k, list(v)) for k, v in self._fences.items())
+        if not fences:
+            return
+        target = node_for_address(self.nodes, majority_master(answers.values(), len(self.sentinels)))
+        running = self.failover_running()
+        for name, (deadline, aborted) in fences.items():
+            why = fence_release(name, target['name'] if target else None, running, aborted, time.monotonic(), deadline)
+            if why:
+                with self._lock:
+                    self._fences.pop(name, None)
+                self._run_commands(['set server %s/%s state ready' % (self.config['backend'], name)],
+                                   'release fence of %s (%s)' % (name, why))
+
+    def release_stale_maintenance(self):
+        """At start: no fence survives a watcher restart."""
+        try:
+            stat = self.haproxy_state()
+        except Exception as exc:
+            LOG.warning('cannot read HAProxy state from %s: %s', self.config['admin_socket'], describe_error(exc))
+            return
+        self._run_commands(['set server %s/%s state ready' % (proxy, server)
+                            for (proxy, server), row in sorted(stat.items())
+                            if proxy == self.config['backend'] and row['status'].startswith('MAINT')],
+                           'start: lift a fence left by a previous run')
+
     # -- decisions
     def reconcile(self, reason='periodic'):
         """Poll the Sentinels and HAProxy, apply plan_actions(). Returns (target name, commands)."""
         answers = self.poll_sentinels()
+        self.release_fences(answers)
         try:
             stat = self.haproxy_state()
         except Exception as exc:
@@ -324,6 +448,9 @@ class Watcher(object):
             if self.verify_master(target):
                 target, commands = plan_actions(self.nodes, self.sentinels, answers, stat, True,
                                                 cfg['backend'], cfg['check_backend_prefix'])
+        with self._lock:
+            fenced = ['set server %s/%s ' % (cfg['backend'], name) for name in self._fences]
+        commands = [c for c in commands if not any(c.startswith(prefix) for prefix in fenced)]
         if target is None:
             if reason != 'periodic':
                 LOG.info('%s: no Sentinel majority names a known node (%s): HAProxy state left to its checks',
@@ -363,10 +490,10 @@ class Watcher(object):
             try:
                 client = self._sentinel_client(sentinel, max(1.0, float(self.config['timeout'])))
                 pubsub = client.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe('+switch-master')
+                pubsub.subscribe('+switch-master', *(FENCE_EVENTS + ABORT_EVENTS))
                 self.subscribed[sentinel['name']] = True
-                LOG.info('sentinel %s (%s:%d): subscribed to +switch-master', sentinel['name'], sentinel['address'],
-                         sentinel['port'])
+                LOG.info('sentinel %s (%s:%d): subscribed to +switch-master and the failover events',
+                         sentinel['name'], sentinel['address'], sentinel['port'])
                 backoff = float(self.config['backoff_min'])
                 self._wake.set()  # events may have been missed while disconnected: reconcile now
                 last_ping = last_seen = time.monotonic()
@@ -376,7 +503,14 @@ class Watcher(object):
                     if message is not None:
                         last_seen = now
                         if message.get('type') == 'message':
-                            self.on_switch(sentinel, message.get('data'))
+                            channel = message.get('channel')
+                            channel = channel.decode() if isinstance(channel, bytes) else str(channel)
+                            if channel in FENCE_EVENTS:
+                                self.fence(sentinel, channel, message.get('data'))
+                            elif channel in ABORT_EVENTS:
+                                self.note_abort(sentinel, channel)
+                            else:
+                                self.on_switch(sentinel, message.get('data'))
                     if now - last_ping >= float(self.config['ping_interval']):
                         pubsub.ping()
                         last_ping = now
@@ -405,15 +539,16 @@ class Watcher(object):
 
     def run(self):
         """Main loop: reconcile on every +switch-master, every reconcile_interval, until stop()."""
+        self.release_stale_maintenance()
         self.start()
         interval = float(self.config['reconcile_interval'])
         next_full = 0.0
         while not self.stop_event.is_set():
             now = time.monotonic()
             with self._lock:
-                pending = self._pending
+                pending, fenced = self._pending, bool(self._fences)
             woken = self._wake.is_set()
-            if woken or pending or now >= next_full:
+            if woken or pending or fenced or now >= next_full:
                 self._wake.clear()
                 reason = 'switch' if pending else ('event' if woken else 'periodic')
                 try:
@@ -433,7 +568,7 @@ class Watcher(object):
                                     event['new'][0], event['new'][1], float(self.config['confirm_window']))
                         self._clear_pending(pending)
             with self._lock:
-                pending = self._pending
+                pending = self._pending or self._fences
             wait = float(self.config['confirm_poll']) if pending else max(0.0, next_full - time.monotonic())
             self._wake.wait(wait)
 
@@ -455,7 +590,8 @@ class Watcher(object):
         master = node_for_address(self.nodes, majority_master(answers.values(), len(self.sentinels)))
         stat = self.haproxy_state()
         routable = routable_nodes(self.nodes, self.sentinels, stat, self.config['backend'],
-                                  self.config['check_backend_prefix'])
+                                  self.config['check_backend_prefix'],
+                                  self.config.get('route_without_sentinel_majority', True))
         return {
             'majority_master': master['name'] if master else None,
             'routable': routable,
