@@ -28,13 +28,15 @@ import loopback as lb
 REDIS_BENCHMARK = shutil.which('redis-benchmark') or '/usr/bin/redis-benchmark'
 
 
-def benchmark(port, requests, pipeline, clients=50, timeout=120):
+def benchmark(port, requests, pipeline, clients=50, timeout=120, host='127.0.0.1', password=None, user=None):
     """{test: requests/s} from redis-benchmark --csv."""
-    # The password given with -a is the lab's throwaway test password (tests/unit/conftest.py),
-    # valid only for the redis-server processes this run starts on 127.0.0.1 and stops at the end.
+    # The password given with -a is a throwaway: the loopback lab's test password
+    # (tests/unit/conftest.py), or a temporary user bench/lab_bench.py creates and deletes.
     # Never pass a real password on a command line (other users can read it in the process list).
-    cmd = [REDIS_BENCHMARK, '-h', '127.0.0.1', '-p', str(port), '-a', lb.DEFAULT_PASSWORD,
+    cmd = [REDIS_BENCHMARK, '-h', host, '-p', str(port), '-a', password or lb.DEFAULT_PASSWORD,
            '-c', str(clients), '-n', str(requests), '-P', str(pipeline), '-t', 'set,get', '-r', '100000', '--csv']
+    if user:
+        cmd[5:5] = ['--user', user]
     out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout)
     if out.returncode != 0:  # report without the command line (it holds the password)
         raise RuntimeError('redis-benchmark exit %d: %s %s' % (out.returncode, out.stdout[-300:], out.stderr[-300:]))

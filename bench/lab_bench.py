@@ -1,0 +1,216 @@
+#!/usr/bin/env python3
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, KeyBuzz (@keybuzz)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Benchmarks against the five-container lab (a converged Molecule ``default`` scenario).
+
+failover    hard kill of the master (SIGKILL, systemd restart off), per trial: kill -> first
+            +switch-master (Sentinel's share), +switch-master -> first write acknowledged by the
+            new master through HAProxy (the proxy's share, watcher running), and the workload's
+            write-unavailability window; at each --down-after (SENTINEL SET at run time, the
+            shipped 5000 restored at the end).
+throughput  redis-benchmark from this machine: directly to the master vs through haproxy-01,
+            SET/GET -c 50 with and without -P 16, alternating rounds, ratio of medians. Uses a
+            temporary ACL user (random password, deleted at the end): no lab password on a
+            command line.
+
+The lab is found as in tests/lab/labctl.py (KB_LAB_INVENTORY / KB_LAB_CREDENTIALS).
+Usage: .venv/bin/python bench/lab_bench.py [failover|throughput|all] [--trials 5]
+       [--down-after 5000 --down-after 2000] [--rounds 3]
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import argparse
+import os
+import secrets
+import sys
+import threading
+import time
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(BENCH), 'tests', 'lab'))
+
+import failover_bench as fb  # noqa: E402
+import labctl  # noqa: E402
+import loopback as lb  # noqa: E402
+import throughput_bench as tb  # noqa: E402
+from loopback import wl  # noqa: E402
+
+SHIPPED_DOWN_AFTER = 5000
+
+
+class SwitchListener(object):
+    """(monotonic time, sentinel) of every +switch-master published by the lab's Sentinels."""
+
+    def __init__(self, lab, sentinels):
+        self.seen, self._stop, self._ready, self._threads = [], threading.Event(), [], []
+        for name in sentinels:
+            thread = threading.Thread(target=self._listen, args=(lab, name), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+        lab.wait_for('+switch-master subscriptions', lambda: len(self._ready) == len(self._threads), 5)
+
+    def _listen(self, lab, name):
+        pubsub = lab.sentinel(name, timeout=5).pubsub(ignore_subscribe_messages=True)
+        pubsub.subscribe('+switch-master')
+        self._ready.append(name)
+        while not self._stop.is_set():
+            try:
+                message = pubsub.get_message(timeout=0.02)
+            except Exception:
+                break
+            if message and message['type'] == 'message':
+                self.seen.append((time.monotonic(), name))
+        pubsub.close()
+
+    def first(self):
+        return min(t for t, _ in self.seen) if self.seen else None
+
+    def majority(self, total):
+        firsts = {}
+        for t, name in self.seen:
+            firsts.setdefault(name, t)
+        times = sorted(firsts.values())
+        need = total // 2 + 1
+        return times[need - 1] if len(times) >= need else None
+
+    def stop(self):
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(2)
+
+
+def set_down_after(lab, ms):
+    for name in lab.sentinels:
+        client = lab.sentinel(name)
+        client.execute_command('SENTINEL', 'SET', lab.master_name, 'down-after-milliseconds', str(ms))
+        client.close()
+
+
+def one_trial(lab):
+    old = lab.restore()
+    survivors = [s for s in lab.sentinels if s != old]
+    lab.no_restart(old)
+    listener = SwitchListener(lab, survivors)
+    # Retry every 20 ms while HAProxy refuses: the client's back-off adds at most 20 ms.
+    work = lab.workload(backoff_min=0.02, backoff_max=0.02, max_seconds=120)
+    try:
+        work.start()
+        lab.wait_for('writes on the master', lambda: work.successes_since(0, node=old), 10)
+        time.sleep(1.0)
+        t_kill = lab.kill(old)
+        lab.wait_for('a write acknowledged by a new master',
+                     lambda: [e for e in work.successes_since(t_kill) if e['node'] != old], 60, 0.02)
+        time.sleep(0.5)
+    finally:
+        work.stop()
+        listener.stop()
+    after = [e for e in work.successes_since(t_kill) if e['node'] != old]
+    first_new, new = min(e['t'] for e in after), after[0]['node']
+    t_switch, t_majority = listener.first(), listener.majority(len(lab.sentinels))
+    lab.restore()  # the old master back (as a replica) before the agreement check
+    report = lab.report(work)
+    ok = sorted(e[0] for e in work.events if e[3] and e[0] <= first_new)
+    gaps = [(b - a) for a, b in zip(ok, ok[1:]) if b >= t_kill]
+    return dict(old=old, new=new,
+                kill_to_switch=(t_switch - t_kill) if t_switch else None,
+                proxy_share=(first_new - t_switch) if t_switch else None,
+                switch_to_majority=(t_majority - t_switch) if t_majority and t_switch else None,
+                majority_to_write=(first_new - t_majority) if t_majority else None,
+                kill_to_first_write=first_new - t_kill,
+                unavailable=max(gaps) if gaps else None,
+                acked=report['writes_acked'], replicated=report['writes_replicated'],
+                lost_replicated=report['missing']['missing_replicated'],
+                lost_master_only=report['missing']['missing_master_only'] + report['missing']['missing_unknown'],
+                single_master=report['agreement']['single_master'],
+                two_at_once=report['two_nodes_at_once'], failures=report['failures'])
+
+
+def failover(lab, trials, down_afters):
+    sets = []
+    try:
+        for down_after in down_afters:
+            set_down_after(lab, down_after)
+            rows = []
+            for i in range(trials):
+                rows.append(one_trial(lab))
+                r = rows[-1]
+                print('  down-after %d trial %d: %s -> %s, kill->switch %s, proxy share %s, unavailable %s' % (
+                    down_after, i + 1, r['old'], r['new'], fb.fmt(r['kill_to_switch']), fb.fmt(r['proxy_share']),
+                    fb.fmt(r['unavailable'])), flush=True)
+            sets.append(('lab, watcher, down-after %d' % down_after, down_after, rows))
+    finally:
+        set_down_after(lab, SHIPPED_DOWN_AFTER)
+    for label, _, rows in sets:
+        fb.print_trials(label, rows)
+    print('\n### Summary (seconds; median / max)')
+    print('| set | trials | kill -> +switch-master | proxy share | write unavailability | target (down-after + 1.5) |'
+          ' lost acked (replica / master-only) of acked | 2 nodes at once |')
+    print('|---|---|---|---|---|---|---|---|')
+    for label, down_after, rows in sets:
+        s = fb.summarize(label, down_after, rows)
+        print('| %s | %d | %s / %s | %s / %s | %s / %s | <= %.1f | %d / %d of %d | %d |' % (
+            label, s['trials'], fb.fmt(s['kill_to_switch'][0], '%.2f'), fb.fmt(s['kill_to_switch'][1], '%.2f'),
+            fb.fmt(s['proxy_share'][0]), fb.fmt(s['proxy_share'][1]), fb.fmt(s['unavailable'][0], '%.2f'),
+            fb.fmt(s['unavailable'][1], '%.2f'), down_after / 1000.0 + 1.5, s['lost_replicated'],
+            s['lost_master_only'], s['acked'], s['two_at_once']))
+
+
+def throughput(lab, rounds, requests, pipelined_requests, clients):
+    master = lab.restore()
+    user, password = 'kb-bench-%s' % secrets.token_hex(3), secrets.token_urlsafe(24)
+    admin = lab.node(master)
+    admin.execute_command('ACL', 'SETUSER', user, 'on', '>' + password, '~kb:bench:*', '~key:*', '+@all', '-@dangerous')
+    results = {}
+    proxy = lab.haproxies[0]
+    targets = [('direct', lab.ip[master]), ('haproxy', lab.ip[proxy])]
+    try:
+        print('master %s (%s), through %s (%s)' % (master, lab.ip[master], proxy, lab.ip[proxy]))
+        for rnd in range(rounds):
+            for pipeline, n in ((1, requests), (16, pipelined_requests)):
+                for target, host in (targets if rnd % 2 == 0 else targets[::-1]):
+                    for test, rps in tb.benchmark(6379, n, pipeline, clients, host=host, password=password,
+                                                  user=user).items():
+                        results.setdefault((pipeline, target, test), []).append(rps)
+                    print('  round %d -P %-2d %-7s %s' % (rnd + 1, pipeline, target, ', '.join(
+                        '%s %.0f' % (t, results[(pipeline, target, t)][-1]) for t in ('SET', 'GET'))), flush=True)
+    finally:
+        admin.execute_command('ACL', 'DELUSER', user)
+        admin.close()
+    print('\n### redis-benchmark -c %d from the host, median of %d rounds (requests/s)' % (clients, rounds))
+    print('| test | pipeline | direct to master | through HAProxy | HAProxy / direct |')
+    print('|---|---|---|---|---|')
+    for pipeline in (1, 16):
+        for test in ('SET', 'GET'):
+            direct = lb.median(results.get((pipeline, 'direct', test), []))
+            proxied = lb.median(results.get((pipeline, 'haproxy', test), []))
+            print('| %s | %s | %.0f | %.0f | %.2f |' % (test, '-P 16' if pipeline == 16 else 'none', direct, proxied,
+                                                       proxied / direct if direct else float('nan')))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('what', nargs='?', choices=('failover', 'throughput', 'all'), default='all')
+    parser.add_argument('--trials', type=int, default=5)
+    parser.add_argument('--down-after', type=int, action='append', help='repeatable (default: 5000 and 2000)')
+    parser.add_argument('--rounds', type=int, default=3)
+    parser.add_argument('--requests', type=int, default=100000)
+    parser.add_argument('--pipelined-requests', type=int, default=400000)
+    parser.add_argument('--clients', type=int, default=50)
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    lab = labctl.Lab()
+    print('machine: %s' % lb.machine())
+    if args.what in ('failover', 'all'):
+        failover(lab, args.trials, args.down_after or [SHIPPED_DOWN_AFTER, 2000])
+    if args.what in ('throughput', 'all'):
+        throughput(lab, args.rounds, args.requests, args.pipelined_requests, args.clients)
+    lab.restore()
+    print('\ntotal run time: %.0f s' % (time.monotonic() - started))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
