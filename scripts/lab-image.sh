@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Build the lab image: Debian with systemd and python3 only, from the host's
 # configured apt mirror (no registry). Skipped when the tag already exists.
-#   usage: scripts/lab-image.sh [suite]   (suite: bookworm (default) or trixie)
+#   usage: scripts/lab-image.sh [suite]   (suite: bookworm (default) or trixie; or KB_LAB_SUITE)
+# Both suites build on a Debian 12 host: its debootstrap knows trixie and its
+# debian-archive-keyring (2023.3+deb12u2) holds the trixie signing keys.
 set -euo pipefail
 suite=${1:-${KB_LAB_SUITE:-bookworm}}
+case "$suite" in
+  bookworm|trixie) ;;
+  *) echo "lab image: unsupported suite '$suite' (use bookworm or trixie)" >&2; exit 2 ;;
+esac
 tag="keybuzz/lab-debian:${suite}"
 
 if docker image inspect "$tag" >/dev/null 2>&1; then
@@ -18,13 +24,24 @@ if [ -z "$mirror" ]; then
 fi
 mirror=${mirror:-http://deb.debian.org/debian}
 
+if [ ! -e "/usr/share/debootstrap/scripts/$suite" ]; then
+  echo "lab image: this debootstrap does not know '$suite' (apt-get install debootstrap from the host's stable-updates)" >&2
+  exit 1
+fi
+
 rootfs=$(mktemp -d /var/tmp/kb-lab-rootfs.XXXXXX)
 trap 'rm -rf "$rootfs"' EXIT
-echo "building $tag from $mirror (debootstrap, about a minute)"
-debootstrap --variant=minbase \
-  --include=systemd,systemd-sysv,dbus,python3,iproute2,procps,ca-certificates \
-  "$suite" "$rootfs" "$mirror" >/var/tmp/kb-lab-debootstrap.log 2>&1 \
-  || { tail -n 30 /var/tmp/kb-lab-debootstrap.log; exit 1; }
+log=/var/tmp/kb-lab-debootstrap-$suite.log
+echo "building $tag from $mirror (debootstrap, 1-5 minutes depending on the mirror)"
+if ! debootstrap --variant=minbase \
+    --include=systemd,systemd-sysv,dbus,python3,iproute2,procps,ca-certificates \
+    "$suite" "$rootfs" "$mirror" >"$log" 2>&1; then
+  tail -n 30 "$log"
+  if grep -q -E 'NO_PUBKEY|unknown key|not signed|Release signed by' "$log"; then
+    echo "lab image: the host's keyring cannot check $suite: apt-get install debian-archive-keyring (2023.3+deb12u2 or newer)" >&2
+  fi
+  exit 1
+fi
 
 # Trim what a container does not need; keep apt usable (the roles install with apt).
 rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*

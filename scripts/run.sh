@@ -28,8 +28,8 @@ TXT
 
 run_tests() {
   scripts/setup.sh
-  step "Unit tests (real redis-server / redis-sentinel on loopback)"
-  pytest -q tests/unit
+  step "Unit tests (real redis-server / redis-sentinel / haproxy on loopback) and preflight tests"
+  pytest -q tests/unit tests/preflight
   step "Lint (ansible-lint, production profile)"
   ansible-lint --profile production
   step "Playbooks pass --syntax-check"
@@ -40,8 +40,12 @@ run_tests() {
   python tests/check_argument_specs.py
   step "Collection builds, installs, and its modules render with ansible-doc"
   tests/check_collection_build.sh
+  step "ansible-test sanity on the plugins"
+  tests/check_sanity.sh
+  step "Changelog fragments: lint and trial release"
+  tests/check_changelog.sh
   step "Molecule scenarios"
-  for scenario in ${KB_SCENARIOS:-default failover}; do
+  for scenario in ${KB_SCENARIOS:-default}; do
     molecule test -s "$scenario"
   done
   step "All tests passed"

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Changelog fragments are valid, and a release changelog can be generated from them.
+#
+# 1. `antsibull-changelog lint` on every fragment (and lint-changelog-yaml on changelog.yaml).
+# 2. A trial release of the version in galaxy.yml in a temporary copy of the repository
+#    (`antsibull-changelog release` consumes the fragments, so it never runs in the work tree),
+#    then every fragment entry must appear in the generated CHANGELOG.rst.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+bin=$root/.venv/bin
+export PATH="$bin:$PATH"
+
+changelog=$(command -v antsibull-changelog || true)
+[ -n "$changelog" ] || { echo "antsibull-changelog not found (run scripts/setup.sh)" >&2; exit 1; }
+
+echo "antsibull-changelog lint ($("$changelog" --version))"
+"$changelog" lint
+"$changelog" lint-changelog-yaml changelogs/changelog.yaml
+echo "fragments and changelog.yaml: lint OK ($(find changelogs/fragments -name '*.y*ml' | wc -l) fragments)"
+
+version=$(sed -n 's/^version:[[:space:]]*//p' galaxy.yml)
+work=$(mktemp -d /tmp/kb-changelog.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+# The work tree as git would commit it: tracked files plus new files that are not ignored.
+git ls-files -z --cached --others --exclude-standard \
+  | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
+  | tar -c --null -T - -f - | tar -x -C "$work" -f -
+
+# A fixed date keeps the output reproducible; ansible-doc finds the plugins of the copy.
+(cd "$work" && "$changelog" release --version "$version" --date 2000-01-01) >"$work.log" 2>&1 \
+  || { cat "$work.log" >&2; rm -f "$work.log"; exit 1; }
+rm -f "$work.log"
+[ -s "$work/CHANGELOG.rst" ] || { echo "antsibull-changelog release wrote no CHANGELOG.rst" >&2; exit 1; }
+
+# Every fragment entry (whitespace-normalised) and every module must be in the generated file.
+"$bin/python" - "$root/changelogs/fragments" "$work/CHANGELOG.rst" "$version" <<'PY'
+import pathlib
+import re
+import sys
+
+import yaml
+
+fragments, rst_path, version = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3]
+rst = re.sub(r'\s+', ' ', rst_path.read_text())
+missing = []
+count = 0
+for fragment in sorted(fragments.glob('*.y*ml')):
+    for section, entries in (yaml.safe_load(fragment.read_text()) or {}).items():
+        if section == 'trivial':
+            continue
+        for entry in ([entries] if isinstance(entries, str) else entries):
+            count += 1
+            if re.sub(r'\s+', ' ', entry).strip() not in rst:
+                missing.append(f'{fragment.name} ({section}): {entry[:70]}...')
+# antsibull-changelog adds the modules new in this release from ansible-doc.
+for module in sorted(pathlib.Path('plugins/modules').glob('*.py')):
+    if f'keybuzz.redis_ha.{module.stem} - ' not in rst:
+        missing.append(f'New Modules: keybuzz.redis_ha.{module.stem}')
+if f'v{version}' not in rst:
+    missing.append(f'no v{version} section')
+if missing:
+    print('generated CHANGELOG.rst lacks:', *missing, sep='\n  ', file=sys.stderr)
+    sys.exit(1)
+print(f'CHANGELOG.rst for v{version} (trial release in a copy): all {count} fragment entries and the new modules present')
+PY
+echo "changelog: OK"
