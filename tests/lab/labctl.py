@@ -316,3 +316,30 @@ class Lab(object):
         cmd = ['ansible-playbook', '-i', self.inventory, os.path.join(REPO, 'playbooks', playbook)] + list(args)
         return subprocess.run(cmd, cwd=REPO, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               universal_newlines=True, timeout=kwargs.get('timeout', 900))
+
+
+# -- checks shared by the lab tests
+
+def show(name, report, extra=None):
+    """Print the workload report (pytest -rA shows it) and one JSON line for the record."""
+    print(wl.format_report(report))
+    line = dict(scenario=name, acked=report['writes_acked'], replicated=report['writes_replicated'],
+                lost_replicated=report['missing']['missing_replicated'],
+                lost_master_only=report['missing']['missing_master_only'],
+                longest_unavailability=round(report['unavailability']['overall']['longest'], 3))
+    line.update(extra or {})
+    print('RESULT ' + json.dumps(line, sort_keys=True))
+
+
+def assert_invariants(report):
+    """No write a replica acknowledged is lost, never two nodes taking writes at once, one agreed master."""
+    missing = report['missing']
+    assert missing['missing_replicated'] == 0, 'writes acknowledged by a replica were lost: %s' % missing['examples']
+    assert not report['two_nodes_at_once'], 'two nodes took writes at once: %s' % report['routing_conflicts'][:3]
+    assert report['agreement']['single_master'], 'no single agreed master: %s' % report['agreement']
+    assert report['writes_acked'] > 0
+
+
+def assert_no_secret(lab, text):
+    leaked = [k for k, v in lab.creds.items() if 'PASSWORD' in k and v in text]
+    assert not leaked, 'the output holds the value of %s' % leaked
