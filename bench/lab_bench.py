@@ -203,11 +203,13 @@ def main(argv=None):
     started = time.monotonic()
     lab = labctl.Lab()
     print('machine: %s' % lb.machine())
+    print('load average at start: %.2f %.2f %.2f (other work on the machine skews the figures)' % os.getloadavg())
     if args.what in ('failover', 'all'):
         failover(lab, args.trials, args.down_after or [SHIPPED_DOWN_AFTER, 2000])
     if args.what in ('throughput', 'all'):
         throughput(lab, args.rounds, args.requests, args.pipelined_requests, args.clients)
     lab.restore()
+    print('load average at the end: %.2f %.2f %.2f' % os.getloadavg())
     print('\ntotal run time: %.0f s' % (time.monotonic() - started))
     return 0
 

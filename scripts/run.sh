@@ -28,6 +28,10 @@ TXT
 
 run_tests() {
   scripts/setup.sh
+  # The Debian 13 lab image (debootstrap, a few minutes) is built while the first steps run.
+  mkdir -p .cache
+  scripts/lab-image.sh trixie > .cache/lab-image-trixie.log 2>&1 &
+  trixie_image=$!
   step "Unit tests (real redis-server / redis-sentinel / haproxy on loopback) and preflight tests"
   pytest -q tests/unit tests/preflight
   step "Lint (ansible-lint, production profile)"
@@ -47,6 +51,11 @@ run_tests() {
   step "Molecule scenarios"
   for scenario in ${KB_SCENARIOS:-default}; do
     molecule test -s "$scenario"
+  done
+  step "Debian 13 (trixie): converge, idempotence and verify of the default scenario"
+  wait "$trixie_image" || { cat .cache/lab-image-trixie.log; exit 1; }
+  for action in destroy create converge idempotence verify destroy; do
+    KB_LAB_SUITE=trixie molecule "$action" -s default
   done
   step "All tests passed"
 }
