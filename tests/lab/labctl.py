@@ -16,6 +16,7 @@ from __future__ import absolute_import, division, print_function
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -63,7 +64,12 @@ def read_env(path):
 
 def ansible_env():
     env = dict(os.environ)
-    env.setdefault('ANSIBLE_CONFIG', os.path.join(REPO, 'ansible.cfg'))
+    # The repo's configuration and plain text, also when run from Molecule (which points
+    # ANSIBLE_CONFIG at its own file and forces colours): the tests parse the output.
+    env['ANSIBLE_CONFIG'] = os.path.join(REPO, 'ansible.cfg')
+    env['ANSIBLE_FORCE_COLOR'] = '0'
+    env['ANSIBLE_NOCOLOR'] = '1'
+    env['ANSIBLE_PIPELINING'] = 'True'
     env['ANSIBLE_COLLECTIONS_PATH'] = os.path.join(REPO, '.cache', 'collections')
     env['PATH'] = os.path.join(REPO, '.venv', 'bin') + os.pathsep + env.get('PATH', '')
     return env
@@ -314,8 +320,10 @@ class Lab(object):
     def playbook(self, playbook, *args, **kwargs):
         """Run a playbook of the repo against the lab; returns the CompletedProcess (output captured)."""
         cmd = ['ansible-playbook', '-i', self.inventory, os.path.join(REPO, 'playbooks', playbook)] + list(args)
-        return subprocess.run(cmd, cwd=REPO, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              universal_newlines=True, timeout=kwargs.get('timeout', 900))
+        result = subprocess.run(cmd, cwd=REPO, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                universal_newlines=True, timeout=kwargs.get('timeout', 900))
+        result.stdout = re.sub(r'\x1b\[[0-9;]*m', '', result.stdout)
+        return result
 
 
 # -- checks shared by the lab tests
