@@ -54,26 +54,35 @@ def one_trial(lab, deadline, threads=2, interval=0.01, wait_ms=100):
     finally:
         work.stop()
         listener.stop()
-    first_new = min(e['t'] for e in work.successes_since(t_kill) if e['node'] != old)
-    new = [e['node'] for e in work.successes_since(t_kill) if e['node'] != old][0]
-    t_switch = listener.first()
-    t_majority = listener.majority(len(lab.sentinels))
+    first_new, new = first_write_elsewhere(work, t_kill, old)
     live = [n for n in lab.nodes if n != old]
     report = work.build_report(final_master=lb.admin(lab.nodes[new]), nodes=lb.node_specs(lab, live),
                                sentinels=lb.sentinel_specs(lab), master_name=lb.MASTER_NAME)
+    lb.restart_as_replica(lab.nodes[old], lab.nodes[new].port)
+    return trial_row(work, report, old, t_kill, listener.first(), listener.majority(len(lab.sentinels)))
+
+
+def first_write_elsewhere(work, t_kill, old):
+    """(time, node) of the first write acknowledged after the kill by a node other than ``old``."""
+    after = [e for e in work.successes_since(t_kill) if e['node'] != old]
+    first = min(after, key=lambda e: e['t'])
+    return first['t'], first['node']
+
+
+def trial_row(work, report, old, t_kill, t_switch, t_majority):
+    """One hard-kill trial: Sentinel's and the proxy's shares, the outage, the workload's verdict."""
+    first_new, new = first_write_elsewhere(work, t_kill, old)
     # The longest gap between acknowledged writes that ends after the kill and no later than the
     # new master's first write (a reply already on its way when SIGKILL landed may follow t_kill).
     ok = sorted(e[0] for e in work.events if e[3] and e[0] <= first_new)
     gaps = [(b - a) for a, b in zip(ok, ok[1:]) if b >= t_kill]
-    unavailable = max(gaps) if gaps else None
-    lb.restart_as_replica(lab.nodes[old], lab.nodes[new].port)
     return dict(old=old, new=new,
                 kill_to_switch=(t_switch - t_kill) if t_switch else None,
                 proxy_share=(first_new - t_switch) if t_switch else None,
                 switch_to_majority=(t_majority - t_switch) if t_majority and t_switch else None,
                 majority_to_write=(first_new - t_majority) if t_majority else None,
                 kill_to_first_write=first_new - t_kill,
-                unavailable=unavailable,
+                unavailable=max(gaps) if gaps else None,
                 acked=report['writes_acked'], replicated=report['writes_replicated'],
                 lost_replicated=report['missing']['missing_replicated'],
                 lost_master_only=report['missing']['missing_master_only'] + report['missing']['missing_unknown'],

@@ -107,25 +107,9 @@ def one_trial(lab):
     finally:
         work.stop()
         listener.stop()
-    after = [e for e in work.successes_since(t_kill) if e['node'] != old]
-    first_new, new = min(e['t'] for e in after), after[0]['node']
     t_switch, t_majority = listener.first(), listener.majority(len(lab.sentinels))
     lab.restore()  # the old master back (as a replica) before the agreement check
-    report = lab.report(work)
-    ok = sorted(e[0] for e in work.events if e[3] and e[0] <= first_new)
-    gaps = [(b - a) for a, b in zip(ok, ok[1:]) if b >= t_kill]
-    return dict(old=old, new=new,
-                kill_to_switch=(t_switch - t_kill) if t_switch else None,
-                proxy_share=(first_new - t_switch) if t_switch else None,
-                switch_to_majority=(t_majority - t_switch) if t_majority and t_switch else None,
-                majority_to_write=(first_new - t_majority) if t_majority else None,
-                kill_to_first_write=first_new - t_kill,
-                unavailable=max(gaps) if gaps else None,
-                acked=report['writes_acked'], replicated=report['writes_replicated'],
-                lost_replicated=report['missing']['missing_replicated'],
-                lost_master_only=report['missing']['missing_master_only'] + report['missing']['missing_unknown'],
-                single_master=report['agreement']['single_master'],
-                two_at_once=report['two_nodes_at_once'], failures=report['failures'])
+    return fb.trial_row(work, lab.report(work), old, t_kill, t_switch, t_majority)
 
 
 def failover(lab, trials, down_afters):
@@ -163,31 +147,15 @@ def throughput(lab, rounds, requests, pipelined_requests, clients):
     user, password = 'kb-bench-%s' % secrets.token_hex(3), secrets.token_urlsafe(24)
     admin = lab.node(master)
     admin.execute_command('ACL', 'SETUSER', user, 'on', '>' + password, '~kb:bench:*', '~key:*', '+@all', '-@dangerous')
-    results = {}
     proxy = lab.haproxies[0]
-    targets = [('direct', lab.ip[master]), ('haproxy', lab.ip[proxy])]
+    targets = [('direct', (lab.ip[master], 6379)), ('haproxy', (lab.ip[proxy], 6379))]
     try:
         print('master %s (%s), through %s (%s)' % (master, lab.ip[master], proxy, lab.ip[proxy]))
-        for rnd in range(rounds):
-            for pipeline, n in ((1, requests), (16, pipelined_requests)):
-                for target, host in (targets if rnd % 2 == 0 else targets[::-1]):
-                    for test, rps in tb.benchmark(6379, n, pipeline, clients, host=host, password=password,
-                                                  user=user).items():
-                        results.setdefault((pipeline, target, test), []).append(rps)
-                    print('  round %d -P %-2d %-7s %s' % (rnd + 1, pipeline, target, ', '.join(
-                        '%s %.0f' % (t, results[(pipeline, target, t)][-1]) for t in ('SET', 'GET'))), flush=True)
+        results = tb.run_rounds(targets, rounds, requests, pipelined_requests, clients, password=password, user=user)
     finally:
         admin.execute_command('ACL', 'DELUSER', user)
         admin.close()
-    print('\n### redis-benchmark -c %d from the host, median of %d rounds (requests/s)' % (clients, rounds))
-    print('| test | pipeline | direct to master | through HAProxy | HAProxy / direct |')
-    print('|---|---|---|---|---|')
-    for pipeline in (1, 16):
-        for test in ('SET', 'GET'):
-            direct = lb.median(results.get((pipeline, 'direct', test), []))
-            proxied = lb.median(results.get((pipeline, 'haproxy', test), []))
-            print('| %s | %s | %.0f | %.0f | %.2f |' % (test, '-P 16' if pipeline == 16 else 'none', direct, proxied,
-                                                       proxied / direct if direct else float('nan')))
+    tb.print_table('redis-benchmark -c %d from the host, median of %d rounds' % (clients, rounds), results)
 
 
 def main(argv=None):

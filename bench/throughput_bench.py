@@ -50,6 +50,31 @@ def benchmark(port, requests, pipeline, clients=50, timeout=120, host='127.0.0.1
     return result
 
 
+def run_rounds(targets, rounds, requests, pipelined_requests, clients, **bench_kwargs):
+    """Alternating rounds over ``targets`` [(name, (host, port))]: {(pipeline, name, test): [rps]}."""
+    results = {}
+    for rnd in range(rounds):
+        for pipeline, n in ((1, requests), (16, pipelined_requests)):
+            for target, (host, port) in (targets if rnd % 2 == 0 else targets[::-1]):
+                for test, rps in benchmark(port, n, pipeline, clients, host=host, **bench_kwargs).items():
+                    results.setdefault((pipeline, target, test), []).append(rps)
+                print('  round %d -P %-2d %-7s %s' % (rnd + 1, pipeline, target, ', '.join(
+                    '%s %.0f' % (t, results[(pipeline, target, t)][-1]) for t in ('SET', 'GET'))), flush=True)
+    return results
+
+
+def print_table(title, results):
+    print('\n### %s (requests/s)' % title)
+    print('| test | pipeline | direct to master | through HAProxy | HAProxy / direct |')
+    print('|---|---|---|---|---|')
+    for pipeline in (1, 16):
+        for test in ('SET', 'GET'):
+            direct = lb.median(results.get((pipeline, 'direct', test), []))
+            proxied = lb.median(results.get((pipeline, 'haproxy', test), []))
+            print('| %s | %s | %.0f | %.0f | %.2f |' % (test, '-P 16' if pipeline == 16 else 'none', direct, proxied,
+                                                       proxied / direct if direct else float('nan')))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--rounds', type=int, default=3)
@@ -65,30 +90,16 @@ def main(argv=None):
         lab = lb.Lab(workdir, down_after_ms=5000, failover_timeout_ms=10000)
         lb.wait_for(lambda: lab.health_status() == 200, timeout=15, what='a routable master')
         master = lb.wait_settled(lab)
-        targets = [('direct', lab.nodes[master].port), ('haproxy', lab.frontend_port)]
+        targets = [('direct', ('127.0.0.1', lab.nodes[master].port)), ('haproxy', ('127.0.0.1', lab.frontend_port))]
         print('machine: %s' % lb.machine())
         print('master %s, HAProxy frontend 127.0.0.1:%d (checks running, watcher not running)' % (
             master, lab.frontend_port))
-        for rnd in range(args.rounds):
-            for pipeline, requests in ((1, args.requests), (16, args.pipelined_requests)):
-                for target, port in (targets if rnd % 2 == 0 else targets[::-1]):
-                    for test, rps in benchmark(port, requests, pipeline, args.clients).items():
-                        results.setdefault((pipeline, target, test), []).append(rps)
-                    print('  round %d -P %-2d %-7s %s' % (rnd + 1, pipeline, target, ', '.join(
-                        '%s %.0f' % (t, results[(pipeline, target, t)][-1]) for t in ('SET', 'GET'))), flush=True)
+        results = run_rounds(targets, args.rounds, args.requests, args.pipelined_requests, args.clients)
     finally:
         if lab is not None:
             lab.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    print('\n### redis-benchmark -c %d, median of %d rounds (requests/s)' % (args.clients, args.rounds))
-    print('| test | pipeline | direct to master | through HAProxy | HAProxy / direct |')
-    print('|---|---|---|---|---|')
-    for pipeline in (1, 16):
-        for test in ('SET', 'GET'):
-            direct = lb.median(results.get((pipeline, 'direct', test), []))
-            proxied = lb.median(results.get((pipeline, 'haproxy', test), []))
-            print('| %s | %s | %.0f | %.0f | %.2f |' % (test, '-P 16' if pipeline == 16 else 'none', direct, proxied,
-                                                       proxied / direct if direct else float('nan')))
+    print_table('redis-benchmark -c %d, median of %d rounds' % (args.clients, args.rounds), results)
     print('\ntotal run time: %.0f s' % (time.monotonic() - started))
     return 0
 
