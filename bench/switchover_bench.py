@@ -139,10 +139,15 @@ def main(argv=None):
     parser.add_argument('--playbook', default='playbooks/switchover.yml')
     parser.add_argument('--max-seconds', type=float, default=900, help='hard bound on one trial\'s workload')
     parser.add_argument('-e', '--extra-vars', action='append', default=[], help='passed to ansible-playbook as -e')
+    parser.add_argument('--tls-ca-file', help='TLS lab (redis_ha_tls): the CA to verify with (ca.crt next to redis.env); '
+                                              'the playbooks then run with -e redis_ha_tls=true')
     args = parser.parse_args(argv)
     if not args.inventory or not args.credentials:
         parser.error('--inventory and --credentials (or KB_INVENTORY and KB_CREDENTIALS) are required')
     args.extra = [x for e in args.extra_vars for x in ('-e', e)]
+    workload.set_tls(args.tls_ca_file)
+    if args.tls_ca_file:
+        args.extra += ['-e', '{"redis_ha_tls": true}']
     creds = read_credentials(args.credentials)
     lab = read_inventory(args.inventory)
     logdir = tempfile.mkdtemp(prefix='kb-switchover-bench-')

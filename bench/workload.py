@@ -45,10 +45,21 @@ import redis
 # Unavailability windows shorter than this are normal latency, not an outage worth listing.
 DEFAULT_WINDOW_THRESHOLD = 0.25
 
+# redis-py TLS options of every connection this module opens (set_tls(); empty: plaintext).
+TLS_OPTIONS = {}
+
+
+def set_tls(ca_file):
+    """Talk TLS to every endpoint, node and Sentinel, verifying their certificates (and addresses)
+    with ``ca_file``; ``None`` goes back to plaintext."""
+    TLS_OPTIONS.clear()
+    if ca_file:
+        TLS_OPTIONS.update(ssl=True, ssl_ca_certs=ca_file, ssl_cert_reqs='required', ssl_check_hostname=True)
+
 
 def _redis(host, port, password=None, username=None, timeout=1.0):
     kwargs = dict(host=host, port=int(port), password=password, username=username, socket_timeout=timeout,
-                  socket_connect_timeout=timeout, decode_responses=True)
+                  socket_connect_timeout=timeout, decode_responses=True, **TLS_OPTIONS)
     try:  # retry=None: no silent retries inside redis-py (its default retries 3 times), errors are data here
         return redis.Redis(protocol=2, retry=None, **kwargs)
     except TypeError:  # older redis-py without protocol/retry keywords
@@ -473,7 +484,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0], epilog=(
         'Credentials come from the environment: WORKLOAD_USER/WORKLOAD_PASSWORD (app, through the endpoints), '
         'WORKLOAD_ADMIN_USER/WORKLOAD_ADMIN_PASSWORD (ROLE and key checks on the nodes; default: the app ones), '
-        'WORKLOAD_SENTINEL_PASSWORD.'))
+        'WORKLOAD_SENTINEL_PASSWORD. With --tls-ca-file every connection is TLS, verified with that CA.'))
     parser.add_argument('--endpoint', action='append', required=True, help='[name=]host:port, repeatable')
     parser.add_argument('--node', action='append', help='[name=]host:port of a Redis node, repeatable')
     parser.add_argument('--sentinel', action='append', help='[name=]host:port of a Sentinel, repeatable')
@@ -484,7 +495,9 @@ def main(argv=None):
     parser.add_argument('--mode', choices=('set', 'rpush'), default='set')
     parser.add_argument('--duration', type=float, default=10.0, help='seconds (at most 3600)')
     parser.add_argument('--json', action='store_true', help='print the report as JSON too')
+    parser.add_argument('--tls-ca-file', help='talk TLS (redis_ha_tls), verifying the servers with this CA certificate')
     args = parser.parse_args(argv)
+    set_tls(args.tls_ca_file)
     env = os.environ
     password, user = env.get('WORKLOAD_PASSWORD'), env.get('WORKLOAD_USER')
     admin_user, admin_pw = env.get('WORKLOAD_ADMIN_USER', user), env.get('WORKLOAD_ADMIN_PASSWORD', password)

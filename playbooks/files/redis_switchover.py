@@ -34,9 +34,13 @@ import time
 import redis
 
 
+# redis-py TLS options of every connection (input "tls": true, "tls_ca_file"); empty: plaintext.
+TLS = {}
+
+
 def client(addr, username=None, password=None, timeout=2.0):
     return redis.Redis(host=addr[0], port=int(addr[1]), username=username, password=password,
-                       socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True)
+                       socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True, **TLS)
 
 
 def ms(a, b):
@@ -102,6 +106,8 @@ def align_with_info(sentinel, name, key, aim_ms, timeout):
 
 def main():
     cfg = json.load(sys.stdin)
+    if cfg.get('tls') in (True, 'true', 'True'):
+        TLS.update(ssl=True, ssl_ca_certs=cfg['tls_ca_file'], ssl_cert_reqs='required', ssl_check_hostname=True)
     name = cfg['master_name']
     admin = dict(username=cfg['admin_user'], password=cfg['admin_password'])
     master_addr, target_addr = tuple(cfg['master']), tuple(cfg['target'])

@@ -6,7 +6,9 @@
 
 The lab is found through KB_LAB_INVENTORY (the inventory directory Molecule built, default: the
 newest ~/.ansible/tmp/molecule.*.default/inventory) and KB_LAB_CREDENTIALS (default: the
-``credentials/redis.env`` beside it). Containers are named after their inventory hosts. Faults are
+``credentials/redis.env`` beside it). With TLS (KB_LAB_TLS=true, or redis_ha_tls: true in the
+inventory: molecule/tls) every client talks TLS, verified with the lab's private CA (``ca.crt`` beside
+redis.env), and playbooks run with redis_ha_tls=true. Containers are named after their inventory hosts. Faults are
 injected with ``docker exec`` / ``docker network``; every fault has an undo in ``restore()``.
 Passwords are read from the credentials file and only ever handed to redis-py or to stdin.
 """
@@ -49,6 +51,14 @@ def find_lab():
         raise RuntimeError('no converged lab found: run "molecule converge -s default" (or "bash scripts/run.sh '
                            'deploy"), or set KB_LAB_INVENTORY and KB_LAB_CREDENTIALS')
     return inventory, credentials
+
+
+def tls_wanted(hostvars):
+    """KB_LAB_TLS when set, else a literal redis_ha_tls: true in the inventory."""
+    env = os.environ.get('KB_LAB_TLS', '').strip().lower()
+    if env:
+        return env in ('1', 'true', 'yes', 'on')
+    return any(str(v.get('redis_ha_tls', '')).lower() in ('true', 'yes', '1') for v in hostvars.values())
 
 
 def read_env(path):
@@ -101,6 +111,12 @@ class Lab(object):
         self.network = os.environ.get('KB_LAB_NETWORK', NETWORK)
         self.nodes, self.sentinels, self.haproxies = members('redis'), members('redis_sentinel'), members('haproxy')
         self._fault_log = []
+        # TLS: every client of this module and of the workload verifies the servers with the lab's CA;
+        # the same file is at ca_file_on_hosts on every host.
+        self.tls = tls_wanted(hostvars)
+        self.ca_file = os.environ.get('KB_LAB_TLS_CA') or os.path.join(os.path.dirname(credentials), 'ca.crt')
+        self.ca_file_on_hosts = '/etc/ssl/redis-ha/ca.crt'
+        wl.set_tls(self.ca_file if self.tls else None)
 
     # -- clients
     def node(self, name, timeout=1.0):
@@ -319,7 +335,10 @@ class Lab(object):
     # -- ansible
     def playbook(self, playbook, *args, **kwargs):
         """Run a playbook of the repo against the lab; returns the CompletedProcess (output captured)."""
-        cmd = ['ansible-playbook', '-i', self.inventory, os.path.join(REPO, 'playbooks', playbook)] + list(args)
+        cmd = ['ansible-playbook', '-i', self.inventory, os.path.join(REPO, 'playbooks', playbook)]
+        if self.tls:  # also where the inventory does not set it (KB_LAB_TLS)
+            cmd += ['-e', json.dumps({'redis_ha_tls': True})]
+        cmd += list(args)
         result = subprocess.run(cmd, cwd=REPO, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 universal_newlines=True, timeout=kwargs.get('timeout', 900))
         result.stdout = re.sub(r'\x1b\[[0-9;]*m', '', result.stdout)

@@ -130,8 +130,9 @@ seq = 0
 while time.time() < stop:
     try:
         if c is None:
+            tls = dict(ssl=True, ssl_ca_certs=sys.argv[2]) if len(sys.argv) > 2 else {}
             c = redis.Redis(host="127.0.0.1", port=6379, password=password, socket_timeout=1,
-                            socket_connect_timeout=1)
+                            socket_connect_timeout=1, **tls)
         key = "kb:side:%d" % seq
         c.set(key, seq)
         t = time.time()
@@ -151,7 +152,8 @@ def test_partitioned_master_refuses_writes_then_rejoins(steady_lab):
     old = lab.steady()
     work = lab.workload().start()
     # A client on the old master's side of the cut keeps writing to it (loopback inside its host).
-    side = subprocess.Popen(['docker', 'exec', '-i', lab.container[old], 'python3', '-c', SIDE_WRITER, str(MAX_LAG + 10)],
+    side = subprocess.Popen(['docker', 'exec', '-i', lab.container[old], 'python3', '-c', SIDE_WRITER, str(MAX_LAG + 10)]
+                            + ([lab.ca_file_on_hosts] if lab.tls else []),
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, universal_newlines=True)
     side.stdin.write(lab.creds['REDIS_PASSWORD'] + '\n')
     side.stdin.flush()
@@ -243,7 +245,8 @@ def sentinel_gate(lab):
     """Run the sentinel_master_status module the way Ansible does (arguments in a 0600 file)."""
     args = dict(ANSIBLE_MODULE_ARGS=dict(
         sentinels=['%s:%d' % (lab.ip[s], labctl.SENTINEL_PORT) for s in lab.sentinels],
-        login_password=lab.creds['SENTINEL_PASSWORD'], master_name=lab.master_name,
+        login_password=lab.creds['SENTINEL_PASSWORD'], master_name=lab.master_name, tls=lab.tls,
+        ca_certs=lab.ca_file if lab.tls else None,
         expected_sentinels=3, expected_replicas=2))
     with tempfile.NamedTemporaryFile('w', suffix='.json') as handle:
         os.chmod(handle.name, 0o600)

@@ -104,6 +104,8 @@ class Proc(object):
         self.binary = binary
         self.log = os.path.join(self.dir, 'out.log')
         self.popen = None
+        # redis-py options every client() of a TLS process gets (e.g. ssl, ssl_ca_certs).
+        self.tls_options = {}
         self.start()
 
     def start(self):
@@ -112,6 +114,8 @@ class Proc(object):
 
     def client(self, **kwargs):
         kwargs.setdefault('socket_timeout', 2)
+        for key, value in self.tls_options.items():
+            kwargs.setdefault(key, value)
         if 'protocol' in inspect.signature(redis.Redis.__init__).parameters:
             kwargs.setdefault('protocol', 2)
         return redis.Redis(host='127.0.0.1', port=self.port, decode_responses=True, **kwargs)

@@ -60,24 +60,59 @@ def render(template, **overrides):
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(ROLE_DIR, 'templates')),
                              undefined=jinja2.StrictUndefined, trim_blocks=True, keep_trailing_newline=True)
     env.filters['to_json'] = json.dumps
+    env.filters['bool'] = lambda value: value if isinstance(value, bool) else str(value).lower() in ('1', 'true', 'yes', 'on')
     variables = dict((k, v) for k, v in role_defaults().items() if not (isinstance(v, str) and '{{' in v))
     variables['ansible_managed'] = 'Rendered by tests/unit/lab_processes.py'
+    variables['haproxy_redis_tls'] = False  # its default reads redis_ha_tls (an inventory variable)
     variables.update(overrides)
     return env.get_template(template).render(**variables)
 
 
 # --- processes ---------------------------------------------------------------------------------
 
-def start_node(workdir, name, master=None):
-    config = SERVER_CONFIG + HC_ACL
+def make_tls_files(workdir, names):
+    """A CA, and one certificate + key naming 127.0.0.1 and ``names`` (the node and Sentinel names the
+    haproxy.cfg checks verify), also copied to haproxy.crt / haproxy.key as the role lays them out."""
+    tls_dir = os.path.join(str(workdir), 'tls')
+    os.makedirs(tls_dir)
+
+    def path(name):
+        return os.path.join(tls_dir, name)
+    ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+    with open(path('ext.cnf'), 'w') as fh:
+        fh.write('subjectAltName=IP:127.0.0.1,%s\n' % ','.join('DNS:%s' % n for n in names))
+    for cmd in (['openssl', 'req', '-x509'] + ec + ['-keyout', path('ca.key'), '-out', path('ca.crt'), '-days', '2',
+                                                  '-subj', '/CN=loopback test CA'],
+                ['openssl', 'req'] + ec + ['-keyout', path('haproxy.key'), '-out', path('server.csr'), '-subj', '/CN=lab'],
+                ['openssl', 'x509', '-req', '-in', path('server.csr'), '-CA', path('ca.crt'), '-CAkey', path('ca.key'),
+                 '-CAcreateserial', '-out', path('haproxy.crt'), '-days', '2', '-extfile', path('ext.cnf')]):
+        subprocess.check_call(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return dict(dir=tls_dir, ca=path('ca.crt'), cert=path('haproxy.crt'), key=path('haproxy.key'))
+
+
+def tls_config(tls):
+    """redis.conf / sentinel.conf lines of a TLS-only process, as the roles write them."""
+    if not tls:
+        return ''
+    return ('tls-cert-file %s\ntls-key-file %s\ntls-ca-cert-file %s\ntls-auth-clients no\ntls-replication yes\n'
+            % (tls['cert'], tls['key'], tls['ca']))
+
+
+def tls_client_options(tls):
+    return dict(ssl=True, ssl_ca_certs=tls['ca'], ssl_cert_reqs='required') if tls else {}
+
+
+def start_node(workdir, name, master=None, tls=None):
+    config = SERVER_CONFIG + HC_ACL + tls_config(tls)
     if master is not None:
         config += 'replicaof 127.0.0.1 %d\n' % master.port
-    proc = Proc(REDIS_SERVER, workdir, name, config)
+    proc = Proc(REDIS_SERVER, workdir, name, config, tls=bool(tls))
+    proc.tls_options = tls_client_options(tls)
     wait_for(lambda: admin(proc).ping(), what='%s to answer PING' % name)
     return proc
 
 
-def start_sentinel(workdir, name, master, down_after_ms=1000, failover_timeout_ms=3000):
+def start_sentinel(workdir, name, master, down_after_ms=1000, failover_timeout_ms=3000, tls=None):
     from conftest import SENTINEL_USER, SENTINEL_USER_PASSWORD
     config = '''requirepass {pw}
 sentinel announce-ip 127.0.0.1
@@ -89,8 +124,9 @@ sentinel down-after-milliseconds {mname} {down}
 sentinel failover-timeout {mname} {fto}
 sentinel parallel-syncs {mname} 2
 '''.format(pw=SENTINEL_PASSWORD, mname=MASTER_NAME, port=master.port, user=SENTINEL_USER,
-           user_pw=SENTINEL_USER_PASSWORD, down=down_after_ms, fto=failover_timeout_ms)
-    proc = Proc(REDIS_SENTINEL, workdir, name, config)
+           user_pw=SENTINEL_USER_PASSWORD, down=down_after_ms, fto=failover_timeout_ms) + tls_config(tls)
+    proc = Proc(REDIS_SENTINEL, workdir, name, config, tls=bool(tls))
+    proc.tls_options = tls_client_options(tls)
     wait_for(lambda: sentinel_client(proc).ping(), what='%s to answer PING' % name)
     return proc
 
@@ -127,10 +163,12 @@ class HAProxy(object):
 
 
 class Lab(object):
-    """Three Redis nodes, three Sentinels and HAProxy on loopback."""
+    """Three Redis nodes, three Sentinels and HAProxy on loopback (``tls``: everything TLS only, as
+    with haproxy_redis_tls: make_tls_files() output)."""
 
-    def __init__(self, workdir, down_after_ms=1000, failover_timeout_ms=3000):
+    def __init__(self, workdir, down_after_ms=1000, failover_timeout_ms=3000, tls=None):
         self.workdir = str(workdir)
+        self.tls = tls
         self.nodes = {}
         self.sentinels = {}
         self.haproxy = None
@@ -142,14 +180,15 @@ class Lab(object):
         self.health_port = free_port()
         self.stats_port = free_port()
         try:
-            master = start_node(self.workdir, 'redis-01')
+            master = start_node(self.workdir, 'redis-01', tls=tls)
             self.nodes['redis-01'] = master
             for name in ('redis-02', 'redis-03'):
-                self.nodes[name] = start_node(self.workdir, name, master)
+                self.nodes[name] = start_node(self.workdir, name, master, tls=tls)
             self.wait_replicas(master, 2)
             for i in (1, 2, 3):
                 name = 'sentinel-0%d' % i
-                self.sentinels[name] = start_sentinel(self.workdir, name, master, down_after_ms, failover_timeout_ms)
+                self.sentinels[name] = start_sentinel(self.workdir, name, master, down_after_ms, failover_timeout_ms,
+                                                      tls=tls)
             wait_for(self._sentinels_converged, timeout=30, interval=0.2, what='Sentinels to know each other')
             self.variables = self.template_variables()
             self.haproxy = HAProxy(self.workdir, render('haproxy.cfg.j2', **self.variables))
@@ -194,7 +233,10 @@ class Lab(object):
             haproxy_redis_sentinel_password=SENTINEL_PASSWORD,
             haproxy_redis_app_password=DEFAULT_PASSWORD,
             haproxy_redis_maxconn=1000,  # the sandbox's fd hard limit is below what 10000 needs
+            haproxy_redis_tls=bool(self.tls),
         )
+        if self.tls:
+            variables.update(haproxy_redis_tls_dir=self.tls['dir'], haproxy_redis_tls_ca_file=self.tls['ca'])
         if os.geteuid() != 0:  # cannot chroot or switch user: run as the test user
             variables.update(haproxy_redis_chroot='', haproxy_redis_process_user='', haproxy_redis_process_group='')
         variables.update(extra)
@@ -253,7 +295,8 @@ class Lab(object):
         import redis
         client = redis.Redis(host='127.0.0.1', port=self.frontend_port, password=DEFAULT_PASSWORD,
                              socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True,
-                             **({'protocol': 2} if 'protocol' in redis.Redis.__init__.__code__.co_varnames else {}))
+                             **dict(tls_client_options(self.tls),
+                                    **({'protocol': 2} if 'protocol' in redis.Redis.__init__.__code__.co_varnames else {})))
         try:
             return self.node_by_port(int(client.info('server')['tcp_port']))
         except redis.RedisError:

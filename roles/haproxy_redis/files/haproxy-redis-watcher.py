@@ -29,6 +29,9 @@ Apart from the fence it only uses "set server ... health up|down" and "shutdown 
 next check overrides a forced health state, so a dead or wrong watcher cannot keep a server
 routable or unroutable for longer than one check interval (or, fenced, until systemd restarts it).
 
+With TLS (config "tls": true) every connection to a Sentinel or a node is TLS, verified with
+"tls_ca_file" and the server's address.
+
 Decision logic is in pure functions (majority_master, confirms_switch, plan_actions, ...)
 so that unit tests can call it directly. Needs python3 and redis-py (4.3 or newer).
 """
@@ -68,6 +71,9 @@ DEFAULTS = {
     'healthcheck_user': None,
     'healthcheck_password': None,
     'fence_timeout': 35.0,
+    # TLS (haproxy_redis_tls): Sentinels and nodes are verified with this CA and their address.
+    'tls': False,
+    'tls_ca_file': None,
 }
 
 # Published by a Sentinel that starts (or leads) a failover: "master <name> <ip> <port>".
@@ -273,6 +279,15 @@ def _redis_client(host, port, timeout, **kwargs):
                        decode_responses=True, **kwargs)
 
 
+def tls_options(config):
+    """redis-py options for the Sentinels and nodes: none without TLS; with TLS, verify the server's
+    certificate with the CA file and its address (the certificates name the private addresses)."""
+    if not config.get('tls'):
+        return {}
+    return {'ssl': True, 'ssl_ca_certs': config.get('tls_ca_file'), 'ssl_cert_reqs': 'required',
+            'ssl_check_hostname': True}
+
+
 def describe_error(exc):
     """Exception -> short text. redis-py messages never contain the password."""
     return '%s: %s' % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else '')
@@ -297,7 +312,8 @@ class Watcher(object):
 
     # -- Sentinel queries
     def _sentinel_client(self, sentinel, timeout):
-        return _redis_client(sentinel['address'], sentinel['port'], timeout, password=self.config['sentinel_password'])
+        return _redis_client(sentinel['address'], sentinel['port'], timeout, password=self.config['sentinel_password'],
+                             **tls_options(self.config))
 
     def ask_sentinel(self, sentinel):
         try:
@@ -350,7 +366,7 @@ class Watcher(object):
         try:
             client = _redis_client(node['address'], node['port'], self.config['timeout'],
                                    username=self.config['healthcheck_user'],
-                                   password=self.config['healthcheck_password'])
+                                   password=self.config['healthcheck_password'], **tls_options(self.config))
             try:
                 role = client.execute_command('ROLE')
             finally:

@@ -25,20 +25,50 @@ def log(msg):
     sys.stderr.write("redis-start-role: %s\n" % msg)
 
 
+def sentinel_passwords(cfg):
+    """The Sentinel password, then the one being rotated out (both are accepted during a rotation)."""
+    passwords = []
+    for key in ("sentinel_password", "sentinel_previous_password"):
+        value = cfg.get(key) or None
+        if value not in passwords and (value is not None or not passwords):
+            passwords.append(value)
+    return passwords
+
+
+def is_auth_error(exc):
+    text = str(exc).upper()
+    return type(exc).__name__ == "AuthenticationError" or "WRONGPASS" in text or "NOAUTH" in text
+
+
+def tls_options(cfg):
+    """redis-py options for TLS ("tls": true): verify the Sentinel's certificate and address with the CA."""
+    if not cfg.get("tls"):
+        return {}
+    return dict(ssl=True, ssl_ca_certs=cfg.get("tls_ca_file"), ssl_cert_reqs="required", ssl_check_hostname=True)
+
+
 def ask_sentinels(cfg):
     """Return {sentinel address: 'ip:port' or None} for every configured Sentinel."""
     answers = {}
     for address in cfg.get("sentinels", []):
         host, _, port = address.rpartition(":")
-        try:
-            client = redis.Redis(host=host, port=int(port), password=cfg.get("sentinel_password") or None,
-                                 socket_timeout=cfg.get("timeout", 1.5),
-                                 socket_connect_timeout=cfg.get("timeout", 1.5), decode_responses=True)
-            reply = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", cfg["master_name"])
-            answers[address] = "%s:%s" % (reply[0], reply[1]) if reply else None
-        except Exception as exc:  # noqa: BLE001 - any failure means "no answer"
-            log("sentinel %s: no answer (%s)" % (address, type(exc).__name__))
-            answers[address] = None
+        answers[address] = None
+        for password in sentinel_passwords(cfg):
+            try:
+                client = redis.Redis(host=host, port=int(port), password=password,
+                                     socket_timeout=cfg.get("timeout", 1.5),
+                                     socket_connect_timeout=cfg.get("timeout", 1.5), decode_responses=True,
+                                     **tls_options(cfg))
+                reply = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", cfg["master_name"])
+                answers[address] = "%s:%s" % (reply[0], reply[1]) if reply else None
+                break
+            except Exception as exc:  # noqa: BLE001 - any failure means "no answer"
+                if is_auth_error(exc):
+                    continue  # during a rotation: try the other password
+                log("sentinel %s: no answer (%s)" % (address, type(exc).__name__))
+                break
+        else:
+            log("sentinel %s: no answer (authentication refused)" % address)
     return answers
 
 
