@@ -26,7 +26,6 @@ import argparse
 import os
 import secrets
 import sys
-import threading
 import time
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
@@ -41,47 +40,6 @@ from loopback import wl  # noqa: E402
 SHIPPED_DOWN_AFTER = 5000
 
 
-class SwitchListener(object):
-    """(monotonic time, sentinel) of every +switch-master published by the lab's Sentinels."""
-
-    def __init__(self, lab, sentinels):
-        self.seen, self._stop, self._ready, self._threads = [], threading.Event(), [], []
-        for name in sentinels:
-            thread = threading.Thread(target=self._listen, args=(lab, name), daemon=True)
-            self._threads.append(thread)
-            thread.start()
-        lab.wait_for('+switch-master subscriptions', lambda: len(self._ready) == len(self._threads), 5)
-
-    def _listen(self, lab, name):
-        pubsub = lab.sentinel(name, timeout=5).pubsub(ignore_subscribe_messages=True)
-        pubsub.subscribe('+switch-master')
-        self._ready.append(name)
-        while not self._stop.is_set():
-            try:
-                message = pubsub.get_message(timeout=0.02)
-            except Exception:
-                break
-            if message and message['type'] == 'message':
-                self.seen.append((time.monotonic(), name))
-        pubsub.close()
-
-    def first(self):
-        return min(t for t, _ in self.seen) if self.seen else None
-
-    def majority(self, total):
-        firsts = {}
-        for t, name in self.seen:
-            firsts.setdefault(name, t)
-        times = sorted(firsts.values())
-        need = total // 2 + 1
-        return times[need - 1] if len(times) >= need else None
-
-    def stop(self):
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(2)
-
-
 def set_down_after(lab, ms):
     for name in lab.sentinels:
         client = lab.sentinel(name)
@@ -93,7 +51,8 @@ def one_trial(lab):
     old = lab.restore()
     survivors = [s for s in lab.sentinels if s != old]
     lab.no_restart(old)
-    listener = SwitchListener(lab, survivors)
+    listener = lb.SwitchListener(None, clients=dict((name, lambda name=name: lab.sentinel(name, timeout=5))
+                                                  for name in survivors))
     # Retry every 20 ms while HAProxy refuses: the client's back-off adds at most 20 ms.
     work = lab.workload(backoff_min=0.02, backoff_max=0.02, max_seconds=120)
     try:

@@ -72,24 +72,33 @@ def wait_settled(lab, timeout=40):
 
 
 class SwitchListener(object):
-    """Subscribes to +switch-master on every Sentinel; records (monotonic time, sentinel, message)."""
+    """Subscribes to +switch-master on every Sentinel; records (monotonic time, sentinel, message).
 
-    def __init__(self, lab):
+    ``clients``: {sentinel name: function returning a redis client} (default: the Sentinels of the
+    loopback ``lab``); the container lab passes its own (bench/lab_bench.py)."""
+
+    def __init__(self, lab, clients=None):
+        if clients is None:
+            clients = dict((name, lambda proc=proc: sentinel_client(proc, socket_timeout=5))
+                           for name, proc in lab.sentinels.items())
         self.seen, self._stop, self._threads = [], threading.Event(), []
         self._ready = []
-        for name, proc in lab.sentinels.items():
-            thread = threading.Thread(target=self._listen, args=(name, proc), daemon=True)
+        for name, connect in clients.items():
+            thread = threading.Thread(target=self._listen, args=(name, connect), daemon=True)
             self._threads.append(thread)
             thread.start()
         wait_for(lambda: len(self._ready) == len(self._threads), timeout=5, what='+switch-master subscriptions')
 
-    def _listen(self, name, proc):
-        pubsub = sentinel_client(proc, socket_timeout=5).pubsub(ignore_subscribe_messages=True)
+    def _listen(self, name, connect):
+        pubsub = connect().pubsub(ignore_subscribe_messages=True)
         pubsub.subscribe('+switch-master')
         self._ready.append(name)
         deadline = time.monotonic() + 300
         while not self._stop.is_set() and time.monotonic() < deadline:
-            message = pubsub.get_message(timeout=0.02)
+            try:
+                message = pubsub.get_message(timeout=0.02)
+            except Exception:  # the Sentinel went away (a fault of the benchmark): stop listening to it
+                break
             if message and message['type'] == 'message':
                 self.seen.append((time.monotonic(), name, message['data']))
         pubsub.close()

@@ -332,6 +332,13 @@ class Lab(object):
             if final is not None:
                 final.close()
 
+    def finish(self, workload, name, extra=None, master=None):
+        """Stop ``workload``, print its report under ``name`` (show()) and return it."""
+        workload.stop()
+        report = self.report(workload, master)
+        show(name, report, extra)
+        return report
+
     # -- ansible
     def playbook(self, playbook, *args, **kwargs):
         """Run a playbook of the repo against the lab; returns the CompletedProcess (output captured)."""
@@ -346,6 +353,25 @@ class Lab(object):
 
 
 # -- checks shared by the lab tests
+
+RECAP = re.compile(r'^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', re.M)
+
+
+def recap(result):
+    """{host: (changed, unreachable, failed)} from a playbook run's PLAY RECAP."""
+    found = RECAP.findall(result.stdout)
+    assert found, 'no PLAY RECAP in the output: %s' % result.stdout[-3000:]
+    return dict((host, (int(changed), int(unreachable), int(failed))) for host, changed, unreachable, failed in found)
+
+
+def assert_nothing_changed(lab, result):
+    """The playbook run succeeded on every host of the lab with changed=0."""
+    assert result.returncode == 0, result.stdout[-3000:]
+    hosts = recap(result)
+    assert sorted(hosts) == sorted(set(lab.nodes + lab.sentinels + lab.haproxies)), hosts
+    changed = dict((host, counts) for host, counts in hosts.items() if counts != (0, 0, 0))
+    assert not changed, 'changed, unreachable, failed per host: %s' % changed
+
 
 def show(name, report, extra=None):
     """Print the workload report (pytest -rA shows it) and one JSON line for the record."""

@@ -10,10 +10,7 @@ from __future__ import absolute_import, division, print_function
 
 import re
 
-from labctl import assert_invariants, assert_no_secret, show
-
-RECAP = re.compile(r'^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', re.M)
-
+from labctl import assert_invariants, assert_no_secret, assert_nothing_changed, recap, show
 
 def report_lines(text):
     """The lines of validate.yml's report ("OK    <check>: <why>" / "FAIL  <check>: <why>")."""
@@ -58,9 +55,7 @@ def test_switchover_moves_the_master_without_losing_writes(steady_lab):
     target = [n for n in lab.nodes if n != old][-1]
     work = lab.workload().start()
     result = lab.playbook('switchover.yml', '-e', 'redis_switchover_target=%s' % target)
-    work.stop()
-    report = lab.report(work)
-    show('switchover.yml', report)
+    report = lab.finish(work, 'switchover.yml')
     assert result.returncode == 0, result.stdout[-3000:]
     assert lab.steady(60) == target
     assert_invariants(report)
@@ -100,10 +95,6 @@ def test_site_check_diff_on_the_converged_lab_changes_nothing(steady_lab):
     lab = steady_lab
     lab.steady()
     result = lab.playbook('site.yml', '--check', '--diff')
-    recap = RECAP.findall(result.stdout)
-    print(recap)
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert len(recap) == len(lab.nodes) + len(lab.haproxies)
-    assert all(changed == '0' and unreachable == '0' and failed == '0' for _, changed, unreachable, failed in recap), \
-        recap
+    print(recap(result))
+    assert_nothing_changed(lab, result)
     assert_no_secret(lab, result.stdout)

@@ -11,14 +11,13 @@ from __future__ import absolute_import, division, print_function
 
 import json
 import os
-import re
 import subprocess
 import tempfile
 import time
 
 import labctl
 import workload as wl
-from labctl import assert_invariants, assert_no_secret, show
+from labctl import assert_invariants, assert_no_secret, assert_nothing_changed, recap, show
 
 DOWN_AFTER = 5.0       # redis_sentinel_down_after_ms (shipped default)
 MAX_LAG = 10.0         # redis_node_min_replicas_max_lag (shipped default)
@@ -54,9 +53,7 @@ def test_controlled_failover(steady_lab):
     writes_on(lab, work, new, t0)
     assert lab.steady(60) == new
     time.sleep(1)
-    work.stop()
-    report = lab.report(work)
-    show('controlled failover', report)
+    report = lab.finish(work, 'controlled failover')
     assert_invariants(report)
     assert lab.role(old) == ('replica', '%s connected' % new)
 
@@ -71,9 +68,7 @@ def test_graceful_master_stop(steady_lab):
     writes_on(lab, work, new, t0)
     lab.systemctl(old, 'start', 'redis-server')
     assert lab.steady(90) == new, 'the stopped master came back as master'
-    work.stop()
-    report = lab.report(work)
-    show('graceful master stop', report)
+    report = lab.finish(work, 'graceful master stop')
     assert_invariants(report)
     assert not [e for e in work.ledger if e['t'] > t0 and e['node'] == old]
 
@@ -91,9 +86,7 @@ def test_hard_master_kill(steady_lab):
     assert lab.steady(90) == new
     refresh_names(lab, work)
     time.sleep(1)
-    work.stop()
-    report = lab.report(work)
-    show('hard master kill', report)
+    report = lab.finish(work, 'hard master kill')
     assert_invariants(report)
     guard = lab.sh(old, 'journalctl -b -u redis-server.service --no-pager -o cat | grep "redis-start-role" | tail -n 1')
     assert 'starting as replica of %s' % lab.ip[new] in guard, guard
@@ -113,9 +106,7 @@ def test_frozen_master_comes_back_as_replica(steady_lab):
                  lambda: lab.role(old) == ('replica', '%s connected' % new), 60, 0.2)
     assert lab.steady(60) == new
     time.sleep(1)
-    work.stop()
-    report = lab.report(work)
-    show('frozen master (SIGSTOP > down-after, then SIGCONT)', report)
+    report = lab.finish(work, 'frozen master (SIGSTOP > down-after, then SIGCONT)')
     assert_invariants(report)
     late = [e for e in work.ledger if e['t'] >= t_cont and e['node'] == old]
     assert not late, 'the resumed old master acknowledged writes: %s' % late[:3]
@@ -211,9 +202,7 @@ def test_old_master_restarted_as_master_gets_no_writes(steady_lab):
                  lambda: lab.role(old) == ('replica', '%s connected' % new), 60, 0.2)
     assert lab.steady(60) == new
     time.sleep(1)
-    work.stop()
-    report = lab.report(work)
-    show('old master restarted as master', report)
+    report = lab.finish(work, 'old master restarted as master')
     assert_invariants(report)
     reached = [e for e in work.ledger if e['t'] > t0 and e['node'] != new]
     assert not reached, 'writes reached a node other than the elected master: %s' % reached[:3]
@@ -276,9 +265,7 @@ def test_two_sentinels_down_no_failover_writes_continue(steady_lab):
     for p in lab.haproxies:
         assert lab.health(p) == 200, '%s health endpoint is not 200' % p
         assert work.successes_since(time.monotonic() - 1, endpoint=p), 'no recent write through %s' % p
-    work.stop()
-    report = lab.report(work, master=master)
-    show('two Sentinels down', report, dict(gate_reason=gate['reason']))
+    report = lab.finish(work, 'two Sentinels down', dict(gate_reason=gate['reason']), master=master)
     assert gate['healthy'] is False
     assert 'no strict majority' in gate['reason'] or 'CKQUORUM failed' in gate['reason'], gate['reason']
     assert report['missing']['missing_replicated'] == 0 and not report['two_nodes_at_once']
@@ -300,9 +287,7 @@ def test_one_haproxy_down_other_keeps_serving(steady_lab):
         codes.append(lab.health(up))
         time.sleep(0.5)
     assert lab.health(down) is None
-    work.stop()
-    report = lab.report(work)
-    show('one HAProxy node down', report, dict(health_codes=sorted(set(codes))))
+    report = lab.finish(work, 'one HAProxy node down', dict(health_codes=sorted(set(codes))))
     assert codes == [200] * 10, 'health of %s: %s' % (up, codes)
     ok_up = wl.unavailability([e for e in work.events if e[1] == up and e[0] >= t0], t0, work.stopped)
     assert ok_up['overall']['longest'] < 1.0
@@ -322,13 +307,8 @@ def test_site_rerun_after_failover_changes_nothing(steady_lab):
     pids = lab.pids()
     work = lab.workload().start()
     result = lab.playbook('site.yml', '-vvv')  # the most verbose output must not hold a password either
-    work.stop()
-    report = lab.report(work)
-    recap = re.findall(r'^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)', result.stdout, re.M)
-    show('site.yml re-run after a failover', report, dict(recap=recap))
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert len(recap) == len(lab.nodes) + len(lab.haproxies)
-    assert all(changed == '0' and failed == '0' for _, changed, failed in recap), recap
+    report = lab.finish(work, 'site.yml re-run after a failover', dict(recap=recap(result)))
+    assert_nothing_changed(lab, result)
     assert lab.steady(30) == new, 'the re-run flipped the master back'
     assert lab.pids() == pids, 'the re-run restarted a service'
     assert report['failures'] == 0, report['error_classes']

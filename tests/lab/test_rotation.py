@@ -24,10 +24,9 @@ import time
 import redis
 
 import labctl
-from labctl import assert_invariants, show
+from labctl import assert_invariants, assert_nothing_changed
 import workload as wl
 
-RECAP = re.compile(r'^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', re.M)
 ROTATED = ['REDIS_ADMIN_PASSWORD', 'REDIS_HEALTHCHECK_PASSWORD', 'REDIS_PASSWORD', 'REDIS_REPLICATION_PASSWORD',
            'REDIS_SENTINEL_PASSWORD', 'SENTINEL_PASSWORD']
 # The Redis user each password of redis.env belongs to (a key of redis.env, or the literal name).
@@ -95,12 +94,6 @@ def logins(lab, creds):
     return out
 
 
-def recap(result):
-    found = RECAP.findall(result.stdout)
-    assert found, result.stdout[-3000:]
-    return dict((host, (int(changed), int(unreachable), int(failed))) for host, changed, unreachable, failed in found)
-
-
 def assert_no_password(text, *cred_sets):
     leaked = sorted(set(k for creds in cred_sets for k, v in creds.items() if 'PASSWORD' in k and v and v in text))
     assert not leaked, 'the output holds the value of %s' % leaked
@@ -109,9 +102,7 @@ def assert_no_password(text, *cred_sets):
 def assert_site_changes_nothing(lab, outputs):
     result = lab.playbook('site.yml')
     outputs.append(result.stdout)
-    assert result.returncode == 0, result.stdout[-3000:]
-    changed = dict((h, c) for h, c in recap(result).items() if c != (0, 0, 0))
-    assert not changed, 'site.yml changed something: %s' % changed
+    assert_nothing_changed(lab, result)
 
 
 def test_rotation_with_old_clients_writing_then_finish(steady_lab):
@@ -132,7 +123,7 @@ def test_rotation_with_old_clients_writing_then_finish(steady_lab):
             prober.stop()
             work.stop()
         report = lab.report(work)
-        show('credential rotation, phase start (old-password clients through HAProxy)', report,
+        labctl.show('credential rotation, phase start (old-password clients through HAProxy)', report,
              dict(fresh_connections_ok=prober.ok, fresh_connections_failed=len(prober.failures)))
         assert start.returncode == 0, start.stdout[-4000:]
         assert_invariants(report)

@@ -8,7 +8,6 @@ renewal (site.yml) is loaded with no Redis restart and no acknowledged write los
 
 from __future__ import absolute_import, division, print_function
 
-import re
 import socket
 import ssl
 import time
@@ -17,9 +16,7 @@ import pytest
 import redis
 
 import labctl
-from labctl import assert_invariants, assert_no_secret, show
-
-RECAP = re.compile(r'^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', re.M)
+from labctl import assert_invariants, assert_no_secret, recap
 
 
 @pytest.fixture
@@ -85,10 +82,7 @@ def test_forced_renewal_is_loaded_without_restarting_redis(tls_lab):
     # Every certificate "expires within" 100000 days: each one is re-issued and loaded.
     result = lab.playbook('site.yml', '-e', 'redis_ha_tls_renew_days=100000')
     time.sleep(1)
-    work.stop()
-    report = lab.report(work)
-    recap = RECAP.findall(result.stdout)
-    show('forced TLS certificate renewal (site.yml)', report, dict(recap=recap))
+    report = lab.finish(work, 'forced TLS certificate renewal (site.yml)', dict(recap=recap(result)))
     assert result.returncode == 0, result.stdout[-3000:]
     after = dict(((what, address, port), peer_certificate(lab, address, port)['serialNumber'])
                  for what, address, port in endpoints(lab))

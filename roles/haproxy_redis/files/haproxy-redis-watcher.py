@@ -456,14 +456,18 @@ class Watcher(object):
             LOG.warning('cannot read HAProxy state from %s: %s', self.config['admin_socket'], describe_error(exc))
             return None, []
         cfg = self.config
-        target, commands = plan_actions(self.nodes, self.sentinels, answers, stat, False,
-                                        cfg['backend'], cfg['check_backend_prefix'])
-        if target is not None and any(c == 'set server %s/%s health up' % (cfg['backend'], target['name'])
-                                      for c in plan_actions(self.nodes, self.sentinels, answers, stat, True,
-                                                            cfg['backend'], cfg['check_backend_prefix'])[1]):
-            if self.verify_master(target):
-                target, commands = plan_actions(self.nodes, self.sentinels, answers, stat, True,
-                                                cfg['backend'], cfg['check_backend_prefix'])
+
+        def plan(master_verified):
+            return plan_actions(self.nodes, self.sentinels, answers, stat, master_verified,
+                                cfg['backend'], cfg['check_backend_prefix'])
+
+        target, commands = plan(False)
+        if target is not None:
+            # Forcing a node's health up needs its own word that it is master (verify_master).
+            verified = plan(True)
+            if 'set server %s/%s health up' % (cfg['backend'], target['name']) in verified[1] \
+                    and self.verify_master(target):
+                target, commands = verified
         with self._lock:
             fenced = ['set server %s/%s ' % (cfg['backend'], name) for name in self._fences]
         commands = [c for c in commands if not any(c.startswith(prefix) for prefix in fenced)]
@@ -472,15 +476,8 @@ class Watcher(object):
                 LOG.info('%s: no Sentinel majority names a known node (%s): HAProxy state left to its checks',
                          reason, ', '.join('%s=%s' % (k, '%s:%d' % v if v else '-') for k, v in sorted(answers.items())))
             return None, []
-        for command in commands:
-            try:
-                answer = self.haproxy(command).strip()
-            except Exception as exc:
-                LOG.warning('%s: %s failed: %s', reason, command, describe_error(exc))
-                continue
-            self.actions_done.append((time.time(), command, reason))
-            LOG.info('%s: master %s (%s:%d) per Sentinel majority: %s%s', reason, target['name'], target['address'],
-                     target['port'], command, (' -> %s' % answer) if answer else '')
+        self._run_commands(commands, '%s: master %s (%s:%d) per Sentinel majority' % (
+            reason, target['name'], target['address'], target['port']))
         return target['name'], commands
 
     # -- pub/sub
