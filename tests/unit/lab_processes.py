@@ -11,12 +11,14 @@ Used by tests/unit/test_haproxy_watcher.py; builds on the process helpers of con
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import atexit
 import importlib.util
 import json
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -51,6 +53,27 @@ def role_defaults():
         return yaml.safe_load(fh)
 
 
+def make_state_dir(path):
+    """The empty server-state files haproxy.cfg reads, as the role creates them (a reload fills them)."""
+    if not os.path.isdir(path):
+        os.makedirs(path)
+    for name in ('server-state', 'server-state.map'):
+        open(os.path.join(path, name), 'a').close()
+    return path
+
+
+_STATE_DIR = []
+
+
+def default_state_dir():
+    """A shared empty server-state directory for configurations rendered without one."""
+    if not _STATE_DIR:
+        path = tempfile.mkdtemp(prefix='haproxy_state_')
+        atexit.register(shutil.rmtree, path, True)
+        _STATE_DIR.append(make_state_dir(path))
+    return _STATE_DIR[0]
+
+
 def render(template, **overrides):
     """Render a role template with the role defaults, ``overrides`` winning.
 
@@ -64,6 +87,7 @@ def render(template, **overrides):
     variables = dict((k, v) for k, v in role_defaults().items() if not (isinstance(v, str) and '{{' in v))
     variables['ansible_managed'] = 'Rendered by tests/unit/lab_processes.py'
     variables['haproxy_redis_tls'] = False  # its default reads redis_ha_tls (an inventory variable)
+    variables['haproxy_redis_state_dir'] = default_state_dir()  # haproxy -c needs its files to exist
     variables.update(overrides)
     return env.get_template(template).render(**variables)
 
@@ -176,6 +200,7 @@ class Lab(object):
         self.watcher_thread = None
         self.watcher_mod = load_watcher()
         self.admin_socket = os.path.join(self.workdir, 'admin.sock')
+        self.state_dir = make_state_dir(os.path.join(self.workdir, 'state'))
         self.frontend_port = free_port()
         self.health_port = free_port()
         self.stats_port = free_port()
@@ -228,6 +253,7 @@ class Lab(object):
             haproxy_redis_health_port=self.health_port,
             haproxy_redis_stats_port=self.stats_port,
             haproxy_redis_admin_socket=self.admin_socket,
+            haproxy_redis_state_dir=self.state_dir,
             haproxy_redis_healthcheck_user=HC_USER,
             haproxy_redis_healthcheck_password=HC_PASSWORD,
             haproxy_redis_sentinel_password=SENTINEL_PASSWORD,
