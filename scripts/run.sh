@@ -49,7 +49,7 @@ run_tests() {
   step "Changelog fragments: lint and trial release"
   tests/check_changelog.sh
   step "Molecule scenarios"
-  for scenario in ${KB_SCENARIOS:-default}; do
+  for scenario in ${KB_SCENARIOS:-default tls}; do
     molecule test -s "$scenario"
   done
   step "Debian 13 (trixie): converge, idempotence and verify of the default scenario"
