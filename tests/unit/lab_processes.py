@@ -321,8 +321,11 @@ class Lab(object):
         import redis
         client = redis.Redis(host='127.0.0.1', port=self.frontend_port, password=DEFAULT_PASSWORD,
                              socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True,
+                             # retry=None: redis-py would otherwise retry a refused connection and
+                             # report a success that took seconds instead of the refusal.
                              **dict(tls_client_options(self.tls),
-                                    **({'protocol': 2} if 'protocol' in redis.Redis.__init__.__code__.co_varnames else {})))
+                                    **({'protocol': 2, 'retry': None}
+                                       if 'protocol' in redis.Redis.__init__.__code__.co_varnames else {})))
         try:
             return self.node_by_port(int(client.info('server')['tcp_port']))
         except redis.RedisError:

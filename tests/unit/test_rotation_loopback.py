@@ -4,9 +4,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Password rotation without restarts (playbooks/rotate_credentials.yml), on loopback.
 
-1. Redis: a users.acl rendered from the role's template with two hashes per user accepts both
-   passwords; ACL LOAD of the file without the old hashes refuses the old ones, keeps the clients
-   already connected, and a replica whose masterauth was changed with CONFIG SET (the command the
+1. Redis: a users.acl rendered from the role's template with two hashes per user, applied as the
+   role does it (ACL SETUSER <user> reset <rules> per line), accepts both passwords; the file without
+   the old hashes refuses the old ones, keeps the clients already connected (the replication link
+   included: it is never cut), and a replica whose masterauth was changed with CONFIG SET (the command the
    role sends, quoting included) resyncs with the new password.
 2. Sentinel 7.0 (which has no CONFIG SET requirepass): ACL SETUSER default with two hashes, then
    SENTINEL CONFIG SET sentinel-pass, keeps three Sentinels linked and the quorum reachable while
@@ -203,7 +204,7 @@ def wait_links_authenticated(sentinels, password, with_redis=False, timeout=20):
     wait_quorum(sentinels, password, timeout=timeout)
 
 
-# --- 1. Redis: two hashes, ACL LOAD, CONFIG SET masterauth --------------------------------------
+# --- 1. Redis: two hashes, ACL SETUSER, CONFIG SET masterauth -----------------------------------
 
 def write_node(workdir, name, host, port, creds, previous=None, master=None, managed='Ansible managed'):
     """A Redis node using users.acl and redis-auth.conf rendered from the role's templates."""
@@ -224,6 +225,25 @@ def write_node(workdir, name, host, port, creds, previous=None, master=None, man
     return conf_dir, conf
 
 
+def setuser_commands(acl_text):
+    """What the role's "Reload redis ACL users" handler sends for a users.acl: one
+    ACL SETUSER <user> reset <rules> per user line (the same regex as the handler)."""
+    return [re.sub(r'^user (\S+) ', r'ACL SETUSER \1 reset ', line) for line in acl_text.splitlines()
+            if re.match(r'^user \S+ ', line)]
+
+
+def apply_acl_file(host, port, admin_password, acl_text):
+    commands = setuser_commands(acl_text)
+    assert len(commands) == 5
+    assert cli(host, port, admin_password + '\n' + '\n'.join(commands), '--user', 'kb-admin', '--askpass') == ['OK'] * 5
+
+
+def replica_link_ids(host, port, admin_password):
+    """Client ids of the replicas' connections on a master (the same ids: the links were never cut)."""
+    return sorted(re.findall(r'id=(\d+)', '\n'.join(cli(host, port, admin_password + '\nCLIENT LIST TYPE replica',
+                                                         '--user', 'kb-admin', '--askpass'))))
+
+
 def test_acl_file_with_two_hashes_then_one(tmp_path):
     old = dict((k, random_password('old')) for k in REDIS_KEYS)
     # The new replication password needs quoting in redis-auth.conf and on the CONFIG SET line.
@@ -242,11 +262,15 @@ def test_acl_file_with_two_hashes_then_one(tmp_path):
         app_old = client(host, mport, password=old['REDIS_PASSWORD'])
         app_old.set('k', 'v0')
 
-        # Phase start: both hashes in the file, ACL LOAD, then CONFIG SET masterauth on every node.
+        links = replica_link_ids(host, mport, old['REDIS_ADMIN_PASSWORD'])
+        assert len(links) == 1
+
+        # Phase start: both hashes in the file, applied with ACL SETUSER, then CONFIG SET masterauth on every node.
         for d, port in ((mdir, mport), (rdir, rport)):
             with open(os.path.join(d, 'users.acl'), 'w') as fh:
                 fh.write(render('redis_node', 'users.acl.j2', **node_acl_vars(new, old)))
-            assert cli(host, port, old['REDIS_ADMIN_PASSWORD'], '--user', 'kb-admin', '--askpass', 'ACL', 'LOAD') == ['OK']
+            with open(os.path.join(d, 'users.acl')) as fh:
+                apply_acl_file(host, port, old['REDIS_ADMIN_PASSWORD'], fh.read())
         for key, user in REDIS_KEYS.items():
             for port in (mport, rport):
                 assert accepts(host, port, user, old[key]) and accepts(host, port, user, new[key]), (key, port)
@@ -260,18 +284,24 @@ def test_acl_file_with_two_hashes_then_one(tmp_path):
                        '--askpass') == ['masterauth', new['REDIS_REPLICATION_PASSWORD']]
         assert app_old.get('k') == 'v0'
 
-        # Phase finish: one hash per user, ACL LOAD: old passwords refused, connected clients kept.
+        # Phase finish: one hash per user, ACL SETUSER: old passwords refused, connected clients kept.
         for d, port in ((mdir, mport), (rdir, rport)):
             with open(os.path.join(d, 'users.acl'), 'w') as fh:
                 fh.write(render('redis_node', 'users.acl.j2', **node_acl_vars(new)))
-            assert cli(host, port, new['REDIS_ADMIN_PASSWORD'], '--user', 'kb-admin', '--askpass', 'ACL', 'LOAD') == ['OK']
+            with open(os.path.join(d, 'users.acl')) as fh:
+                apply_acl_file(host, port, new['REDIS_ADMIN_PASSWORD'], fh.read())
         for key, user in REDIS_KEYS.items():
             for port in (mport, rport):
                 assert accepts(host, port, user, new[key]) and not accepts(host, port, user, old[key]), (key, port)
         app_old.set('k', 'v1')  # authenticated before the change: still served
-        # ACL LOAD cut the replication link (it is a non-default user); it comes back with the new masterauth.
-        wait_for(lambda: replication(host, rport, new['REDIS_ADMIN_PASSWORD'])['master_link_status'] == 'up',
-                 what='the replica to resync with the new password')
+        # The replication link (a kb-replication connection) was never cut by the ACL changes (same client id).
+        assert replica_link_ids(host, mport, new['REDIS_ADMIN_PASSWORD']) == links
+        assert replication(host, rport, new['REDIS_ADMIN_PASSWORD'])['master_link_status'] == 'up'
+        # Cut it: the replica reconnects with the masterauth set at run time (the old password is refused now).
+        assert cli(host, mport, new['REDIS_ADMIN_PASSWORD'] + '\nCLIENT KILL TYPE replica', '--user', 'kb-admin',
+                   '--askpass') == ['1']
+        wait_for(lambda: replica_link_ids(host, mport, new['REDIS_ADMIN_PASSWORD']) not in ([], links),
+                 what='the replica to reconnect with the new password')
         wait_for(lambda: client(host, rport, 'kb-admin', new['REDIS_ADMIN_PASSWORD']).get('k') == 'v1',
                  what='the write to reach the replica')
         # A restart reads the same files: the new password from redis-auth.conf (quoting intact).
@@ -392,7 +422,7 @@ def free_addresses():
 
 
 # The credentials part of playbooks/site.yml: the role task files that hold the credential logic,
-# in the order the roles run them (discover, files, ACL LOAD + CONFIG SET, health gates).
+# in the order the roles run them (discover, files, ACL SETUSER + CONFIG SET, health gates).
 SITE_CREDENTIALS = '''
 - name: Redis nodes
   hosts: redis
