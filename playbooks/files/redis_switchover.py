@@ -39,8 +39,12 @@ TLS = {}
 
 
 def client(addr, username=None, password=None, timeout=2.0):
+    # retry_on_error: when Sentinel reconfigures a node it closes that node's normal clients (CLIENT
+    # KILL TYPE normal), ours included; the next command then reconnects once instead of failing
+    # (redis-py notices a closed plaintext connection by itself, not a closed TLS one).
     return redis.Redis(host=addr[0], port=int(addr[1]), username=username, password=password,
-                       socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True, **TLS)
+                       socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True,
+                       retry_on_error=[redis.ConnectionError], **TLS)
 
 
 def ms(a, b):
