@@ -149,7 +149,10 @@ def test_partitioned_master_refuses_writes_then_rejoins(steady_lab):
     side.stdin.write(lab.creds['REDIS_PASSWORD'] + '\n')
     side.stdin.flush()
     time.sleep(2)
+    # The cut happens somewhere inside `docker network disconnect` (a noticeable time on a busy host):
+    # writes before its start may still reach a replica, none after its end can.
     t_cut_wall, t0 = time.time(), lab.disconnect(old)
+    t_cut_done_wall = time.time()
     new = new_master(lab, old, timeout=60)
     writes_on(lab, work, new, t0)
     side.stdin.close()
@@ -165,9 +168,12 @@ def test_partitioned_master_refuses_writes_then_rejoins(steady_lab):
     acked_after_cut = [e for e in entries if e['ok'] and e['t'] > t_cut_wall]
     refusals = [e for e in entries if not e['ok'] and e['t'] > t_cut_wall and 'NOREPLICAS' in e['error']]
     assert refusals, 'the cut-off master never refused a write: %s' % entries[-3:]
-    refused_after = refusals[0]['t'] - t_cut_wall
-    # Redis counts a replica as good while its last ACK (sent every second) is younger than max-lag.
-    assert refused_after <= MAX_LAG + 2, 'refused writes only after %.1f s' % refused_after
+    refused_after = refusals[0]['t'] - t_cut_done_wall
+    # Redis counts a replica as good while its last ACK is at most max-lag whole seconds old
+    # (server.unixtime), and re-counts good replicas once a second (replicationCron): the last ACK
+    # arrives before the cut ends, so refusals start at most max-lag + 2 s after that.
+    assert refused_after <= MAX_LAG + 2, 'refused writes %.1f s after the cut (max-lag %d s + 2 s)' % (
+        refused_after, MAX_LAG)
     assert not [e for e in entries if e['ok'] and e['t'] > refusals[0]['t']], 'accepted writes after refusing'
     # The side client's acknowledged writes: those a replica acknowledged must be on the new master.
     final = lab.node(new, timeout=5.0)
@@ -177,9 +183,9 @@ def test_partitioned_master_refuses_writes_then_rejoins(steady_lab):
     show('master partitioned (clients on its side)', report, dict(
         side_acked=len([e for e in entries if e['ok']]), side_acked_after_cut=len(acked_after_cut),
         side_lost_master_only=len(side_missing) - len(lost_replicated), side_lost_replicated=len(lost_replicated),
-        refused_after_s=round(refused_after, 2)))
+        cut_took_s=round(t_cut_done_wall - t_cut_wall, 2), refused_after_s=round(refused_after, 2)))
     assert not lost_replicated, 'side writes acknowledged by a replica were lost: %s' % lost_replicated[:3]
-    assert all(e['replicas'] == 0 for e in acked_after_cut if e['t'] > t_cut_wall + 1.5)
+    assert all(e['replicas'] == 0 for e in acked_after_cut if e['t'] > t_cut_done_wall + 0.5)
     assert_invariants(report)
 
 
