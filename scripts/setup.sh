@@ -8,7 +8,7 @@ root=$PWD
 
 log() { printf '\n==> %s\n' "$*"; }
 
-apt_packages=(docker.io debootstrap python3-venv iproute2 redis-server redis-sentinel redis-tools haproxy)
+apt_packages=(docker.io debootstrap python3-venv iproute2 iptables redis-server redis-sentinel redis-tools haproxy)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -114,13 +114,15 @@ def main():
         TLS.update(ssl=True, ssl_ca_certs=cfg['tls_ca_file'], ssl_cert_reqs='required', ssl_check_hostname=True)
     name = cfg['master_name']
     admin = dict(username=cfg['admin_user'], password=cfg['admin_password'])
-    master_addr, target_addr = tuple(cfg['master']), tuple(cfg['target'])
+    master_addr, target_addr = tuple(cfg['master']), (cfg['target'][0], int(cfg['target'][1]))
     target_key = '%s:%s' % target_addr
     master = client(master_addr, **admin)
     target = client(target_addr, **admin)
     replicas = dict(('%s:%s' % tuple(a), client(a, **admin)) for a in cfg['replicas'])
     sentinels = [client(a, password=cfg['sentinel_password'], timeout=1.0) for a in cfg['sentinels']]
-    majority = len(sentinels) // 2 + 1
+    # The collection's decision rules, installed on the Redis nodes by the redis_node role.
+    sys.path.insert(0, cfg.get('rules_dir', '/usr/local/lib/keybuzz-redis'))
+    import ha_rules
     result = dict(changed=False, target=target_key, old_master='%s:%s' % master_addr, priorities_changed={},
                   priorities_restored=False)
     original = {}
@@ -199,7 +201,7 @@ def main():
         paused, t_unpaused = False, time.monotonic()
 
         # 6. a Sentinel majority names the target
-        while sentinel_views(sentinels, name).count(target_key) < majority:
+        while ha_rules.sentinel_majority(sentinel_views(sentinels, name), len(sentinels)) != target_addr:
             if time.monotonic() > deadline:
                 raise RuntimeError('no Sentinel majority named the target within %ss' % cfg.get('switch_timeout', 10))
             time.sleep(0.01)

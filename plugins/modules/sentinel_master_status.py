@@ -16,8 +16,10 @@ author: KeyBuzz (@keybuzz)
 description:
   - Queries every Sentinel of O(sentinels) with C(SENTINEL MASTER), C(SENTINEL REPLICAS) and,
     optionally, C(SENTINEL CKQUORUM) for the master O(master_name).
-  - Reports each Sentinel's view, the master address named by a strict majority of the queried
-    Sentinels, and whether every expectation is met in RV(healthy) and RV(reason).
+  - Reports each Sentinel's view, the master address named by a strict majority of the configured
+    Sentinels (the queried ones, or O(expected_sentinels) when that is more), and whether every
+    expectation is met in RV(healthy) and RV(reason). The rule is the collection's
+    C(ha_rules.sentinel_majority), shared with the start-up guard and the HAProxy watcher.
   - Never changes anything.
 options:
   login_port:
@@ -49,6 +51,7 @@ options:
     description:
       - Number of Sentinels, including itself, that each Sentinel must know (C(num-other-sentinels) + 1).
       - The count must be exactly this value; more means stale Sentinel entries that need C(SENTINEL RESET).
+      - Also the number of configured Sentinels a majority is counted against, when more are configured than queried.
     type: int
   expected_replicas:
     description:
@@ -194,12 +197,12 @@ sentinels:
       type: str
       sample: OK 3 usable Sentinels. Quorum and failover authorization can be reached
 master_host:
-  description: Master host named by a strict majority of the queried Sentinels, else V(null).
+  description: Master host named by a strict majority of the configured Sentinels, else V(null).
   returned: always
   type: str
   sample: 10.1.2.3
 master_port:
-  description: Master port named by a strict majority of the queried Sentinels, else V(null).
+  description: Master port named by a strict majority of the configured Sentinels, else V(null).
   returned: always
   type: int
   sample: 6379
@@ -211,7 +214,7 @@ agree:
   type: bool
   sample: true
 majority:
-  description: Whether a strict majority of the queried Sentinels names the same master address.
+  description: Whether a strict majority of the configured Sentinels names the same master address.
   returned: always
   type: bool
   sample: true
@@ -242,6 +245,7 @@ reason:
 from collections import Counter
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.keybuzz.redis_ha.plugins.module_utils import ha_rules
 from ansible_collections.keybuzz.redis_ha.plugins.module_utils.redis_connection import (
     check_redis_lib,
     connection_argument_spec,
@@ -329,10 +333,12 @@ def summarize(entries, params):
                queried_sentinels=len(entries))
     problems = []
     named = Counter((e['master_host'], e['master_port']) for e in entries if e['master_host'] is not None)
+    configured = max(len(entries), params['expected_sentinels'] or 0)
+    winner = ha_rules.sentinel_majority([(e['master_host'], e['master_port']) if e['master_host'] is not None else None
+                                         for e in entries], configured)
+    if winner is not None:
+        res.update(majority=True, master_host=winner[0], master_port=winner[1])
     if named:
-        (host, port), votes = named.most_common(1)[0]
-        if votes * 2 > len(entries):
-            res.update(majority=True, master_host=host, master_port=port)
         res['agree'] = len(named) == 1 and all(e['master_host'] is not None for e in entries if e['reachable'])
 
     for e in entries:
@@ -344,7 +350,7 @@ def summarize(entries, params):
         views = ', '.join('%s named by %d' % (format_address(*addr), n) for addr, n in named.most_common())
         problems.append('sentinels disagree on the master (%s)' % views)
     if not res['majority']:
-        problems.append('no strict majority of the %d queried sentinels names a master' % len(entries))
+        problems.append('no strict majority of the %d configured sentinels names a master' % configured)
     if res['majority'] and params['expected_master_host'] is not None and res['master_host'] != params['expected_master_host']:
         problems.append('master host is %s, expected %s' % (res['master_host'], params['expected_master_host']))
     if res['majority'] and params['expected_master_port'] is not None and res['master_port'] != params['expected_master_port']:

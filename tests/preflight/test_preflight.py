@@ -182,6 +182,15 @@ def unsupported_redis(inv):
     all_vars(inv)["preflight_supported_redis_majors"] = [m for m in (6, 7, 8, 9) if m != REDIS_MAJOR]
 
 
+def fence_after_election(inv):
+    """The old default: an isolated master would accept writes for up to 12 s, the election comes at 5 s."""
+    redis_hosts(inv)["redis-02"]["redis_node_min_replicas_max_lag"] = 10
+
+
+def fence_disabled(inv):
+    all_vars(inv)["redis_node_min_replicas_to_write"] = 0
+
+
 def many_problems(inv):
     """Several bad inputs at once: all are listed by one failure."""
     redis_hosts(inv)["redis-03"]["redis_node_initial_role"] = "primary"
@@ -221,6 +230,14 @@ BAD_CASES = {
     "unsupported_redis_major": (unsupported_redis, "redis-01", [rf"^preflight_supported_redis_majors: redis-01 would run redis-server "
                                                     rf"\S+ \((installed|apt candidate)\), major {REDIS_MAJOR}, not one of: "
                                                     r".*Fix: "]),
+    "fence_after_election": (fence_after_election, "haproxy-01", [
+        r"^redis_node_min_replicas_max_lag: 10 \(redis-02\): min-replicas-max-lag 10s lets "
+        r"an isolated master accept writes up to 12s after the cut .* elect another master 5\.0s after it .*"
+        r"Fix: set redis_node_min_replicas_to_write >= 1 and redis_node_min_replicas_max_lag <= 2 .*"
+        r"preflight_allow_unfenced_master: true"]),
+    "fence_disabled": (fence_disabled, "haproxy-01", [
+        rf"^redis_node_min_replicas_to_write: 0 \({h}\): min-replicas-to-write is 0: "
+        r"an isolated master never refuses writes.*Fix: " for h in ("redis-01", "redis-02", "redis-03")]),
     "many_problems_at_once": (many_problems, "haproxy-02", [
         r"^redis_node_initial_role: primary \(redis-03\) is neither master nor replica\. Fix: ",
         r"^redis_ha_private_ip: \"10\.0\.0\.999\" \(redis-02\) is not an IPv4 address\. Fix: ",

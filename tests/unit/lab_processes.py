@@ -126,8 +126,12 @@ def tls_client_options(tls):
     return dict(ssl=True, ssl_ca_certs=tls['ca'], ssl_cert_reqs='required') if tls else {}
 
 
+# As the role ships it: the fence that the "no Sentinel majority" rule reads (min_slaves_good_slaves).
+FENCE_CONFIG = 'min-replicas-to-write 1\nmin-replicas-max-lag 2\n'
+
+
 def start_node(workdir, name, master=None, tls=None):
-    config = SERVER_CONFIG + HC_ACL + tls_config(tls)
+    config = SERVER_CONFIG + HC_ACL + FENCE_CONFIG + tls_config(tls)
     if master is not None:
         config += 'replicaof 127.0.0.1 %d\n' % master.port
     proc = Proc(REDIS_SERVER, workdir, name, config, tls=bool(tls))

@@ -165,8 +165,9 @@ def test_template_loads_server_states_with_and_without_tls(tmp_path, tls):
     assert text.count('acl started var(proc.boot_ms),sub(proc.state_saved_ms) -m int 0:%d\n' % GRACE_MS) == 3
     # What the script compares with the saved states: every server, its address, port and TLS.
     servers = S.config_servers(text)
-    assert len(servers) == 9
+    assert len(servers) == 12  # 3 in bk_redis, 3 in fo_redis, 2 Sentinels in each of the 3 chk_ backends
     assert servers[('bk_redis', 'redis-02')] == ('10.0.0.124', '6379', tls)
+    assert servers[('fo_redis', 'redis-02')] == ('10.0.0.124', '6379', tls)
     assert servers[('chk_redis-03', 'sentinel-02')] == ('10.0.1.2', '26380', tls)
 
 
@@ -396,13 +397,13 @@ def test_a_reload_through_the_unit_keeps_routing_every_new_client(lab):
     time.sleep(GRACE + 0.5)  # longer than the window a start-up grace would have rejected
     results = prober.stop()
     for output in outputs:
-        assert 'server states of 12 servers saved: the new process routes at once' in output, outputs
+        assert 'server states of 15 servers saved: the new process routes at once' in output, outputs
     assert 'timeout client 9h' in read(lab.haproxy.conf)
     during = [node for t, node in results if t >= reloads[0]]
     assert len(during) >= 100
     assert [(round(t - reloads[0], 3), node) for t, node in results if node != lab.master] == []
     state, grace_map = state_files(lab)
-    assert state.startswith('1\n') and len(state.splitlines()) == 2 + 12  # 3 bk_redis, 3 x 3 chk_
+    assert state.startswith('1\n') and len(state.splitlines()) == 2 + 15  # 3 bk_redis, 3 fo_redis, 3 x 3 chk_
     assert grace_map.startswith('saved_ms ')
     W = lab.watcher_mod
     boot = S.parse_var(W.haproxy_command(lab.admin_socket, 'get var proc.boot_ms'))

@@ -39,14 +39,17 @@ A1, A2, A3 = ('10.0.0.123', 6379), ('10.0.0.124', 6379), ('10.0.0.125', 6379)
 SECRETS = (SENTINEL_PASSWORD, HC_PASSWORD, DEFAULT_PASSWORD, ADMIN_PASSWORD)
 
 
-def stat_for(master, votes_for=None, sessions=None):
-    """HAProxy state where ``master``'s bk server is up and Sentinels vote as in ``votes_for``."""
+def stat_for(master, votes_for=None, sessions=None, followed=True):
+    """HAProxy state where ``master``'s bk server is up (and, with ``followed``, its fo_redis server:
+    a replica within the lag) and Sentinels vote as in ``votes_for``."""
     votes_for = votes_for or {'s1': master, 's2': master, 's3': master}
     stat = {}
     for node in NODES:
         stat[('bk_redis', node['name'])] = {'status': 'UP' if node['name'] == master else 'DOWN',
                                             'up': node['name'] == master,
                                             'scur': (sessions or {}).get(node['name'], 0)}
+        is_followed = followed and node['name'] == master
+        stat[('fo_redis', node['name'])] = {'status': 'UP' if is_followed else 'DOWN', 'up': is_followed, 'scur': 0}
         for s in SENTINELS:
             up = votes_for.get(s['name']) == node['name']
             stat[('chk_' + node['name'], s['name'])] = {'status': 'UP' if up else 'DOWN', 'up': up, 'scur': 0}
@@ -149,6 +152,9 @@ def test_routable_nodes_mirrors_the_use_server_rules():
     lost = stat_for('redis-01', {'s1': None, 's2': None, 's3': None})
     assert W.routable_nodes(NODES, SENTINELS, lost) == ['redis-01']
     assert W.routable_nodes(NODES, SENTINELS, lost, sole_master=False) == []
+    # ... only while a replica still follows it: cut off from its replicas (fenced by Redis), nothing.
+    fenced = stat_for('redis-01', {'s1': None, 's2': None, 's3': None}, followed=False)
+    assert W.routable_nodes(NODES, SENTINELS, fenced) == []
     # ... but never one of two nodes that both say role:master.
     lost[('bk_redis', 'redis-02')].update(status='UP', up=True)
     assert W.routable_nodes(NODES, SENTINELS, lost) == []
@@ -192,14 +198,16 @@ def test_template_majority_follows_the_sentinel_count(tmp_path, sentinels, neede
     rules = [line.strip() for line in text.splitlines() if line.strip().startswith('use-server')]
     assert len(rules) == (6 if sole else 3)
     assert 'use-server redis-01 if started up_redis-01 maj_redis-01 !maj_redis-02 !maj_redis-03' in rules
-    fallback = ('use-server redis-01 if started up_redis-01 !up_redis-02 !up_redis-03 '
+    fallback = ('use-server redis-01 if started up_redis-01 fol_redis-01 !up_redis-02 !up_redis-03 '
                 '!maj_redis-01 !maj_redis-02 !maj_redis-03')
     assert (fallback in rules) is sole
+    # The "followed" evidence: role master and at least one replica within min-replicas-max-lag.
+    assert ('backend fo_redis' in text and 'tcp-check expect rstring min_slaves_good_slaves:[1-9]' in text) is sole
     assert 'acl maj_redis-02 nbsrv(chk_redis-02) ge %d' % needed in text
     servers = [line.split() for line in text.splitlines() if line.strip().startswith('server redis-0')]
     # No load-balancing fallback: every Redis server has weight 0, only use-server rules pick one.
-    assert len(servers) == 3 and all(s[s.index('weight') + 1] == '0' for s in servers)
-    assert all('on-marked-down' in s and 'shutdown-sessions' in s for s in servers)
+    assert len(servers) == (6 if sole else 3) and all(s[s.index('weight') + 1] == '0' for s in servers)
+    assert all('on-marked-down' in s and 'shutdown-sessions' in s for s in servers[:3])
     assert 'tcp-request content reject unless started up_redis-01 maj_redis-01 !maj_redis-02 !maj_redis-03 or ' in text
     # The exact RESP reply, port included: 10.0.0.12 cannot match 10.0.0.123.
     assert r'\x2410\r\n10.0.0.123\r\n\x244\r\n6379\r\n' in text
@@ -470,6 +478,36 @@ def test_without_sentinels_routes_only_to_the_sole_master(lab):
         for proc in lab.sentinels.values():
             proc.start()
     wait_for(lambda: lab.health_status() == 200, timeout=10, what='health endpoint back to 200')
+    assert settle(lab) == master
+
+
+def test_without_sentinels_a_master_that_lost_its_replicas_is_not_routed(lab):
+    """The minority side of a partition, as one HAProxy node sees it: no Sentinel majority, and the
+    master's replicas gone. Redis fences it (min-replicas-max-lag 2: NOREPLICAS at most 4 s after
+    the last ACK) and the proxy stops routing to it at the same moment: health 503, well within the
+    5 s a Sentinel majority elsewhere needs to elect another master; back to 200 once a replica
+    follows again."""
+    master = settle(lab)
+    replicas = [name for name in lab.nodes if name != master]
+    for proc in lab.sentinels.values():
+        proc.stop()
+    try:
+        wait_for(lambda: not any(v['up'] for k, v in lab.show_stat().items() if k[0].startswith('chk_')),
+                 timeout=5, what='every Sentinel check down')
+        assert lab.health_status() == 200 and lab.reached() == master  # still followed: keeps routing
+        for name in replicas:
+            lab.nodes[name].pause()
+        cut = time.monotonic()
+        wait_for(lambda: lab.health_status() == 503, timeout=6, interval=0.05, what='health endpoint to answer 503')
+        took = time.monotonic() - cut
+        assert took <= 2 + 2 + 0.5 + 0.5, 'routing stopped %.2f s after the replicas went away' % took
+        assert lab.reached() is None
+    finally:
+        for name in replicas:
+            lab.nodes[name].resume()
+        for proc in lab.sentinels.values():
+            proc.start()
+    wait_for(lambda: lab.health_status() == 200, timeout=15, what='health endpoint back to 200')
     assert settle(lab) == master
 
 

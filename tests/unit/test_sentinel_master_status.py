@@ -82,7 +82,7 @@ def test_unknown_master_name(cluster, run_module):
     for entry in res['sentinels']:
         assert entry['reachable'] is True
         assert entry['error'] == 'sentinel %s does not monitor a master named nosuchmaster' % entry['address']
-    assert 'no strict majority of the 3 queried sentinels names a master' in res['reason']
+    assert 'no strict majority of the 3 configured sentinels names a master' in res['reason']
 
 
 def test_expected_master_mismatch_and_counts(cluster, run_module):

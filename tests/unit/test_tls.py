@@ -123,11 +123,11 @@ def test_haproxy_cfg_with_tls_passes_haproxy_check(tmp_path):
     subprocess.check_call([HAPROXY, '-c', '-q', '-f', str(conf)])
     assert 'bind 127.0.0.1:6379 ssl crt %s/haproxy.crt\n' % tls['dir'] in text
     servers = [line.split() for line in text.splitlines() if line.strip().startswith('server ')]
-    assert len(servers) == 6  # 3 nodes, and the Sentinel in each of the 3 chk_ backends
+    assert len(servers) == 9  # 3 nodes in bk_redis and in fo_redis, and the Sentinel in each of the 3 chk_ backends
     for words in servers:  # every check over TLS, verifying the CA and the server's inventory name
         assert 'check-ssl' in words and words[words.index('verify') + 1] == 'required'
         assert words[words.index('ca-file') + 1] == tls['ca'] and words[words.index('verifyhost') + 1] == words[1]
-    assert text.count('tcp-check connect ssl\n') == 4  # bk_redis + 3 chk_ backends
+    assert text.count('tcp-check connect ssl\n') == 5  # bk_redis, fo_redis and 3 chk_ backends
 
 
 def test_workload_tls_switch():

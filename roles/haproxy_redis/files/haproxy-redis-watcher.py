@@ -32,8 +32,10 @@ routable or unroutable for longer than one check interval (or, fenced, until sys
 With TLS (config "tls": true) every connection to a Sentinel or a node is TLS, verified with
 "tls_ca_file" and the server's address.
 
-Decision logic is in pure functions (majority_master, confirms_switch, plan_actions, ...)
-so that unit tests can call it directly. Needs python3 and redis-py (4.3 or newer).
+Decision logic is in pure functions so that unit tests can call it directly: the rules shared with
+the rest of the collection (who is master, may a proxy route) come from ha_rules.py, installed
+beside this script (plugins/module_utils/ha_rules.py in the collection); plan_actions and the
+fence rules are the watcher's own. Needs python3 and redis-py (4.3 or newer).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -44,11 +46,17 @@ import inspect
 import io
 import json
 import logging
+import os
 import socket
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# In the repository the rules live in plugins/module_utils (the unit tests load this file from there).
+sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'plugins', 'module_utils'))
+import ha_rules  # noqa: E402  (installed beside this script by the haproxy_redis role)
 
 try:
     import redis
@@ -86,7 +94,7 @@ ABORT_EVENTS = ('-failover-abort-not-elected', '-failover-abort-no-good-slave', 
 
 def majority(total):
     """Smallest number of Sentinels that is a strict majority of ``total`` configured ones."""
-    return int(total) // 2 + 1
+    return ha_rules.majority(total)
 
 
 def parse_switch_message(data):
@@ -131,21 +139,9 @@ def fence_release(fenced, majority_node, failover_running, aborted, now, deadlin
 
 
 def majority_master(answers, total):
-    """Master address (host, port) named by a majority of the ``total`` configured Sentinels.
-
-    ``answers`` holds one (host, port) or None (unreachable, error, unknown master) per Sentinel
-    that was asked. Sentinels that did not answer count against the majority: with 3 Sentinels,
-    2 must agree even if only 2 are reachable. Returns None when no address reaches the majority.
-    """
-    counts = {}
-    for addr in answers:
-        if addr is not None:
-            addr = (str(addr[0]), int(addr[1]))
-            counts[addr] = counts.get(addr, 0) + 1
-    for addr, count in counts.items():
-        if count >= majority(total):
-            return addr
-    return None
+    """Master address (host, port) named by a majority of the ``total`` configured Sentinels
+    (ha_rules.sentinel_majority: Sentinels that did not answer count against it), or None."""
+    return ha_rules.sentinel_majority(list(answers), total)
 
 
 def confirms_switch(event, answers, total):
@@ -185,22 +181,17 @@ def parse_show_stat(text):
     return result
 
 
-def routable_nodes(nodes, sentinels, stat, backend='bk_redis', prefix='chk_', sole_master=True):
-    """Names of the nodes HAProxy would route to (mirrors the use-server rules of haproxy.cfg):
-    bk server up, a majority of its chk servers up, and no other node with such a majority; or,
-    with ``sole_master`` (haproxy_redis_route_without_sentinel_majority) and no node holding a
-    majority, the only node whose bk server is up.
-    """
+def routable_nodes(nodes, sentinels, stat, backend='bk_redis', prefix='chk_', sole_master=True,
+                   followed_backend='fo_redis'):
+    """Names of the nodes HAProxy would route to: ha_rules.routable_nodes() (which haproxy.cfg's
+    use-server rules implement) on the check states of ``stat`` (parse_show_stat() output)."""
     needed = majority(len(sentinels))
-    held = [node['name'] for node in nodes
-            if sum(1 for s in sentinels if stat.get((prefix + node['name'], s['name']), {}).get('up')) >= needed]
-    if not held and sole_master:
-        up = [node['name'] for node in nodes if stat.get((backend, node['name']), {}).get('up')]
-        return up if len(up) == 1 else []
-    if len(held) != 1:  # none, or a stale view where two nodes hold a majority: nothing is routable
-        return []
-    own = stat.get((backend, held[0]))
-    return held if own and own['up'] else []
+    names = [node['name'] for node in nodes]
+    held = [name for name in names
+            if sum(1 for s in sentinels if stat.get((prefix + name, s['name']), {}).get('up')) >= needed]
+    own_up = [name for name in names if stat.get((backend, name), {}).get('up')]
+    followed = [name for name in names if stat.get((followed_backend, name), {}).get('up')]
+    return ha_rules.routable_nodes(names, held, own_up, followed, sole_master)
 
 
 def plan_actions(nodes, sentinels, answers, stat, master_verified=False, backend='bk_redis', prefix='chk_'):

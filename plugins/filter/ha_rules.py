@@ -1,0 +1,50 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, KeyBuzz (@keybuzz)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The collection's decision rules (plugins/module_utils/ha_rules.py) as Jinja filters, so that
+playbooks and roles decide exactly as the modules, the start-up guard and the watcher do."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+name: ha_rules
+short_description: The keybuzz.redis_ha decision rules as filters
+description:
+  - C(choose_master), C(fence_problems), C(max_lag_for) and C(view_changed) call the functions of the same
+    name in C(plugins/module_utils/ha_rules.py); see that file for the rules.
+author: KeyBuzz (@keybuzz)
+'''
+
+from ansible_collections.keybuzz.redis_ha.plugins.module_utils import ha_rules
+
+
+def choose_master(sentinel_master, live_masters, initial_master, deployed):
+    """[node or '', why]: the master for a playbook run ('' = cannot tell, stop)."""
+    master, why = ha_rules.choose_master(sentinel_master or None, list(live_masters or []), initial_master,
+                                         bool(deployed))
+    return [master or '', why]
+
+
+def fence_problems(down_after_ms, min_replicas_to_write, max_lag):
+    return ha_rules.fence_problems(down_after_ms, min_replicas_to_write, max_lag)
+
+
+def max_lag_for(down_after_ms):
+    return ha_rules.max_lag_for(down_after_ms)
+
+
+def view_changed(planned_master, current_master):
+    """'' when the command may be sent, else why not."""
+    return ha_rules.view_changed(planned_master, current_master or None) or ''
+
+
+class FilterModule(object):
+    def filters(self):
+        return {
+            'choose_master': choose_master,
+            'fence_problems': fence_problems,
+            'max_lag_for': max_lag_for,
+            'view_changed': view_changed,
+        }

@@ -1,0 +1,230 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, KeyBuzz (@keybuzz)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The decision rules of keybuzz.redis_ha, in one place: who is master, may this node start as
+master, may this proxy route, is a fence fast enough. Pure functions (no I/O, no Ansible, the
+standard library only), so that every caller decides the same way:
+
+* the modules and the filter plugin ``keybuzz.redis_ha.ha_rules`` (playbooks, roles);
+* the start-up guard ``redis-start-role``, the HAProxy watcher and the switchover helper, on the
+  hosts: the roles install this very file beside them (``ha_rules.py``), never a copy.
+
+Addresses are ``(host, port)`` tuples (port an int) or ``None``; an address given as the
+text ``host:port`` is accepted everywhere and normalised by ``address()``.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+# Redis counts a replica's lag in whole seconds (server.unixtime) and re-counts the good replicas
+# once a second (replicationCron): an isolated master refuses writes at most max-lag + this many
+# seconds after the last replica acknowledgement it received (docs/failover.md).
+FENCE_SLACK_S = 2
+# Margin kept between that moment and the earliest moment a Sentinel majority can elect another
+# master (down-after after the cut): Sentinel's and Redis's timers drift by tens of ms.
+FENCE_MARGIN_S = 0.5
+
+
+def address(value):
+    """``'host:port'``, ``(host, port)`` or ``None`` -> ``(host, int(port))`` or ``None``."""
+    if value is None or value == '':
+        return None
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2 or value[0] in (None, ''):
+            return None
+        return (str(value[0]), int(value[1]))
+    host, sep, port = str(value).rpartition(':')
+    if not sep or not host:
+        return None
+    return (host, int(port))
+
+
+def text(addr):
+    """``(host, port)`` -> ``'host:port'`` (``None`` -> ``None``)."""
+    addr = address(addr)
+    return None if addr is None else '%s:%d' % addr
+
+
+def majority(configured):
+    """Smallest strict majority of ``configured`` Sentinels."""
+    return int(configured) // 2 + 1
+
+
+# --- who is master ------------------------------------------------------------------------------
+
+def sentinel_majority(answers, configured):
+    """The master address a strict majority of the CONFIGURED Sentinels names, or ``None``.
+
+    ``answers``: one address (or ``None``: unreachable, refused, unknown master) per Sentinel that
+    was asked. A Sentinel that was not asked or did not answer counts against the majority: with
+    3 configured, 2 must agree even when only 2 were reachable.
+    """
+    configured = max(int(configured), len(answers))
+    counts = {}
+    for answer in answers:
+        addr = address(answer)
+        if addr is not None:
+            counts[addr] = counts.get(addr, 0) + 1
+    for addr, count in sorted(counts.items()):
+        if count >= majority(configured):
+            return addr
+    return None
+
+
+def newest_view(views):
+    """The most recent of several partial views: ``views`` holds dicts with ``master`` (address)
+    and ``epoch`` (Sentinel's config epoch, ``None`` when unknown) and ``source`` (text).
+    Returns the view with the highest epoch, or ``None`` when no view names a master or when two
+    views of that epoch name different masters (nothing can tell them apart)."""
+    known = [v for v in views if address(v.get('master')) is not None]
+    if not known:
+        return None
+    top = max(int(v['epoch']) if v.get('epoch') is not None else -1 for v in known)
+    best = [v for v in known if (int(v['epoch']) if v.get('epoch') is not None else -1) == top]
+    if len(set(address(v['master']) for v in best)) != 1:
+        return None
+    return best[0]
+
+
+def choose_master(sentinel_master, live_masters, initial_master, deployed):
+    """Which node is master for a playbook run (site.yml's discovery, a new Sentinel's monitor).
+
+    ``sentinel_master``: the node a Sentinel majority names (``sentinel_majority``), or ``None``;
+    ``live_masters``: the nodes that answered ROLE/INFO with role master; ``initial_master``: the
+    inventory's ``redis_node_initial_role: master`` host; ``deployed``: any node shows the
+    collection ran there before (ACL file, data, a Sentinel configuration, a refused password).
+    Returns ``(node or None, why)``; ``None`` means "cannot tell: stop, change nothing".
+    """
+    live = sorted(set(live_masters))
+    if sentinel_master is not None:
+        return sentinel_master, 'a Sentinel majority'
+    if len(live) == 1:
+        return live[0], 'the only node that reports role master'
+    if len(live) > 1:
+        return None, 'nodes %s all report role master and no Sentinel majority names one' % ', '.join(live)
+    if not deployed:
+        return initial_master, 'the inventory (nothing deployed yet: first deploy)'
+    return None, ('no Sentinel majority answers and no node reports role master, on a cluster that was '
+                  'deployed before: the inventory\'s initial master may be stale')
+
+
+# --- may this node start as master --------------------------------------------------------------
+
+def startup_role(me, configured, answers, local_views, deployed, bootstrap_master, refused=0):
+    """The start-up guard's decision, before redis-server starts: ``(role, master, why)`` with
+    ``role`` one of ``'master'``, ``'replica'`` (of ``master``) or ``'wait'`` (start nothing yet).
+
+    ``me``: this node's address; ``configured``: number of configured Sentinels; ``answers``:
+    the views of the Sentinels that answered, dicts ``{'master', 'epoch', 'source'}``;
+    ``local_views``: what this host recorded itself (its Sentinel's configuration file, the
+    guard's own record of its last decision), same shape; ``deployed``: the node ran before
+    (marker, data, records); ``refused``: Sentinels that refused our password (something runs).
+
+    1. A majority of the configured Sentinels names a master: follow it.
+    2. First deploy only (never deployed, no Sentinel answers or refuses): the inventory's
+       bootstrap master.
+    3. Otherwise the newest view known (highest config epoch) among the answering Sentinels and
+       the local records: follow it. A stale master started this way refuses writes
+       (min-replicas-to-write) until a replica follows it, and HAProxy routes to no node that
+       no Sentinel majority names.
+    4. No view at all: wait (never start as master on a guess).
+    """
+    me = address(me)
+    named = sentinel_majority([a.get('master') for a in answers], configured)
+    if named is not None:
+        votes = sum(1 for a in answers if address(a.get('master')) == named)
+        return _role(me, named, 'named by %d of %d Sentinels' % (votes, configured))
+    if not deployed and not answers and not refused:
+        return _role(me, address(bootstrap_master), 'bootstrap master from the inventory (first deploy: never '
+                                                    'deployed, no Sentinel answers)')
+    view = newest_view(list(answers) + list(local_views))
+    why = 'no Sentinel majority (%d of %d answered%s)' % (len(answers), configured,
+                                                          ', %d refused the password' % refused if refused else '')
+    if view is None:
+        return 'wait', None, why + ' and no recorded master to follow: waiting for a Sentinel majority'
+    epoch = '' if view.get('epoch') is None else ', epoch %s' % view['epoch']
+    return _role(me, address(view['master']), '%s: the newest known view (%s%s)' % (why, view.get('source'), epoch))
+
+
+def _role(me, master, why):
+    if master == me:
+        return 'master', master, why
+    return 'replica', master, why
+
+
+# --- may this proxy route -----------------------------------------------------------------------
+
+def routable_nodes(nodes, held_majority, own_up, followed, sole_master=True):
+    """Names of the nodes a proxy may route to. Mirrors haproxy.cfg's rules, which HAProxy itself
+    applies; the watcher and its tests use this function.
+
+    ``nodes``: node names; ``held_majority``: names that a majority of the configured Sentinels
+    name (as the proxy sees them); ``own_up``: names whose own check says role:master;
+    ``followed``: names that say role:master AND have at least one replica within
+    min-replicas-max-lag (the node still accepts writes: it is not fenced by Redis).
+
+    * Exactly one node holds a majority and its own check passes: that node.
+    * No node holds a majority (Sentinels lost, or this proxy cut off from their majority) and
+      ``sole_master``: the only node whose own check passes, and only while it is followed. A
+      master cut off with this proxy stops being followed before a majority elsewhere can elect
+      another master (``fence_problems``), so the proxy stops routing (and its health fails) in
+      time.
+    * Anything else: nothing (two majorities = a stale view; two role:master = no guess).
+    """
+    held = [n for n in nodes if n in held_majority]
+    if len(held) == 1:
+        return held if held[0] in own_up else []
+    if held or not sole_master:
+        return []
+    up = [n for n in nodes if n in own_up]
+    return up if len(up) == 1 and up[0] in followed else []
+
+
+# --- is the fence fast enough -------------------------------------------------------------------
+
+def fence_seconds(max_lag):
+    """Latest moment (seconds after the last replica ACK) an isolated master refuses writes."""
+    return int(max_lag) + FENCE_SLACK_S
+
+
+def fence_problems(down_after_ms, min_replicas_to_write, max_lag, margin=FENCE_MARGIN_S):
+    """Why a master cut off from its replicas could still accept writes after a Sentinel
+    majority elects another master ([] when it cannot).
+
+    The majority side can elect a new master ``down_after_ms`` after the cut at the earliest;
+    the old master refuses writes at most ``fence_seconds(max_lag)`` after it (the last ACK
+    arrives before the cut). The fence must come first, with ``margin`` seconds to spare.
+    """
+    if int(min_replicas_to_write) < 1:
+        return ['min-replicas-to-write is %s: an isolated master never refuses writes, so writes it accepts '
+                'after a failover are lost' % min_replicas_to_write]
+    if int(max_lag) < 1:
+        return ['min-replicas-max-lag is %s: Redis then never counts a replica as good (writes always '
+                'refused)' % max_lag]
+    latest = fence_seconds(max_lag) + margin
+    if latest * 1000 > int(down_after_ms):
+        return ['min-replicas-max-lag %ss lets an isolated master accept writes up to %ss after the cut '
+                '(+ %ss margin), but Sentinel can elect another master %.1fs after it (down-after-milliseconds '
+                '%s)' % (max_lag, fence_seconds(max_lag), margin, int(down_after_ms) / 1000.0, down_after_ms)]
+    return []
+
+
+def max_lag_for(down_after_ms, margin=FENCE_MARGIN_S):
+    """Largest min-replicas-max-lag that fences before the earliest election (0 when none does)."""
+    return max(0, int((int(down_after_ms) / 1000.0 - margin) - FENCE_SLACK_S))
+
+
+# --- is a command's view still current -----------------------------------------------------------
+
+def view_changed(planned_master, current_sentinel_master):
+    """Why a command planned against ``planned_master`` must not be sent now (text), or ``None``.
+
+    ``current_sentinel_master``: what a Sentinel majority names right before the command (``None``
+    when no majority answers: the planned view cannot be confirmed, but nothing contradicts it).
+    """
+    if current_sentinel_master is not None and current_sentinel_master != planned_master:
+        return ('the master changed since the run started (planned %s, a Sentinel majority now names %s)'
+                % (planned_master, current_sentinel_master))
+    return None

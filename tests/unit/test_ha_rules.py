@@ -1,0 +1,178 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, KeyBuzz (@keybuzz)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""plugins/module_utils/ha_rules.py: the one implementation of every decision (who is master, may
+this node start as master, may this proxy route, is the fence fast enough), case by case."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                'plugins', 'module_utils'))
+import ha_rules as R  # noqa: E402
+
+A, B, C = ('10.0.0.1', 6379), ('10.0.0.2', 6379), ('10.0.0.3', 6379)
+
+
+def view(master, epoch=None, source='test'):
+    return {'master': master, 'epoch': epoch, 'source': source}
+
+
+# --- addresses and majorities -------------------------------------------------------------------
+
+def test_address_forms():
+    assert R.address('10.0.0.1:6379') == A
+    assert R.address(['10.0.0.1', '6379']) == A
+    assert R.address(None) is None and R.address('') is None and R.address(('', 1)) is None
+    assert R.text(A) == '10.0.0.1:6379' and R.text(None) is None
+
+
+def test_majority_counts_the_configured_sentinels_not_those_that_answered():
+    assert [R.majority(n) for n in (1, 2, 3, 4, 5, 7)] == [1, 2, 2, 3, 3, 4]
+    assert R.sentinel_majority([A, A, B], 3) == A
+    assert R.sentinel_majority([A, B, C], 3) is None
+    # One answer of three configured decides nothing, even if it is the only one that answered.
+    assert R.sentinel_majority([A], 3) is None
+    assert R.sentinel_majority([A, None, None], 3) is None
+    assert R.sentinel_majority([A, A], 3) == A
+    assert R.sentinel_majority([A, A, B, B, None], 5) is None
+    assert R.sentinel_majority(['10.0.0.1:6379', ['10.0.0.1', '6379']], 3) == A
+    # More answers than configured (a stale configured count): the answers count.
+    assert R.sentinel_majority([A, B, B, C, C], 3) is None
+
+
+def test_newest_view_prefers_the_highest_epoch_and_refuses_a_tie():
+    assert R.newest_view([view('10.0.0.1:6379', 3), view('10.0.0.2:6379', 5)])['master'] == '10.0.0.2:6379'
+    # A view without an epoch (a bootstrap record) loses against any epoch.
+    assert R.newest_view([view('10.0.0.1:6379', None), view('10.0.0.2:6379', 0)])['master'] == '10.0.0.2:6379'
+    assert R.newest_view([view('10.0.0.1:6379', 4), view('10.0.0.2:6379', 4)]) is None
+    assert R.newest_view([view('10.0.0.1:6379', 4), view('10.0.0.1:6379', 4, 'other')])['master'] == '10.0.0.1:6379'
+    assert R.newest_view([view(None), view(None, 3)]) is None
+    assert R.newest_view([]) is None
+
+
+# --- who is master (playbooks) ------------------------------------------------------------------
+
+def test_choose_master_for_a_playbook_run():
+    # The Sentinel majority wins over the inventory and over a node that claims master.
+    assert R.choose_master('redis-02', ['redis-01'], 'redis-01', True) == ('redis-02', 'a Sentinel majority')
+    assert R.choose_master(None, ['redis-03'], 'redis-01', True)[0] == 'redis-03'
+    # Two nodes claim master and no majority: never guess.
+    master, why = R.choose_master(None, ['redis-01', 'redis-02'], 'redis-01', True)
+    assert master is None and 'redis-01, redis-02' in why
+    # Nothing answers: the inventory only on a first deploy.
+    assert R.choose_master(None, [], 'redis-01', False) == ('redis-01', 'the inventory (nothing deployed yet: first deploy)')
+    master, why = R.choose_master(None, [], 'redis-01', True)
+    assert master is None and 'deployed before' in why
+
+
+# --- may this node start as master (start-up guard) ---------------------------------------------
+
+def test_guard_follows_a_majority_of_the_configured_sentinels():
+    answers = [view('10.0.0.2:6379', 7), view('10.0.0.2:6379', 7), view('10.0.0.1:6379', 6)]
+    assert R.startup_role(A, 3, answers, [], True, A) == ('replica', B, 'named by 2 of 3 Sentinels')
+    assert R.startup_role(B, 3, answers, [], True, A)[:2] == ('master', B)
+
+
+def test_guard_uses_the_inventory_on_a_true_first_deploy_only():
+    role, master, why = R.startup_role(B, 3, [], [], False, A)
+    assert (role, master) == ('replica', A) and why.startswith('bootstrap master from the inventory')
+    assert R.startup_role(A, 3, [], [], False, A)[:2] == ('master', A)
+    # Deployed before, no Sentinel and nothing recorded: wait, never start as the inventory's master.
+    role, master, why = R.startup_role(A, 3, [], [], True, A)
+    assert (role, master) == ('wait', None) and 'waiting for a Sentinel majority' in why
+
+
+def test_guard_never_reads_a_refused_password_as_nothing_running():
+    # The issue's case: new passwords minted by a controller without redis.env; every Sentinel refuses them.
+    role, master, why = R.startup_role(A, 3, [], [], False, A, refused=3)
+    assert role == 'wait' and '3 refused the password' in why
+    # With a local record it follows that record instead of the inventory.
+    role, master, _ = R.startup_role(A, 3, [], [view('10.0.0.2:6379', 4, 'this host\'s Sentinel')], True, A, refused=3)
+    assert (role, master) == ('replica', B)
+
+
+def test_guard_cold_start_after_a_failover_follows_the_newest_record():
+    # Site power cycle after a failover to B: this node (A, the inventory's master) boots before
+    # the Sentinels listen. Its Sentinel's file says B at epoch 5, its own last start said A at 4.
+    local = [view('10.0.0.2:6379', 5, "this host's Sentinel configuration"), view('10.0.0.1:6379', 4, 'last start')]
+    role, master, why = R.startup_role(A, 3, [], local, True, A)
+    assert (role, master) == ('replica', B)
+    assert 'no Sentinel majority (0 of 3 answered)' in why and 'epoch 5' in why
+    # B itself boots first: the same records make it master.
+    assert R.startup_role(B, 3, [], local, True, A)[:2] == ('master', B)
+
+
+def test_guard_with_a_minority_answer_takes_the_newest_of_answers_and_records():
+    # One Sentinel answers (a stale one, epoch 4, naming A); the local file knows epoch 5 (B).
+    answers = [view('10.0.0.1:6379', 4, 'Sentinel s1')]
+    local = [view('10.0.0.2:6379', 5, "this host's Sentinel configuration")]
+    assert R.startup_role(C, 3, answers, local, True, A)[:2] == ('replica', B)
+    # Two equally recent views that disagree: nothing can tell them apart, wait.
+    tie = [view('10.0.0.1:6379', 5, 'Sentinel s1')]
+    assert R.startup_role(C, 3, tie, local, True, A)[0] == 'wait'
+
+
+def test_guard_on_a_first_deploy_where_a_sentinel_answers_without_a_majority():
+    # Not deployed, but a Sentinel answers (a scale-out node, the set half down): no bootstrap, follow it.
+    answers = [view('10.0.0.2:6379', 2, 'Sentinel s2')]
+    assert R.startup_role(C, 3, answers, [], False, A)[:2] == ('replica', B)
+    assert R.startup_role(C, 3, [view(None)], [], False, A)[0] == 'wait'
+
+
+# --- may this proxy route -----------------------------------------------------------------------
+
+NODES = ['redis-01', 'redis-02', 'redis-03']
+
+
+def test_route_to_the_majority_master_only_when_its_own_check_passes():
+    assert R.routable_nodes(NODES, ['redis-01'], ['redis-01'], ['redis-01']) == ['redis-01']
+    assert R.routable_nodes(NODES, ['redis-01'], ['redis-01'], []) == ['redis-01']  # replicas down: still the master
+    assert R.routable_nodes(NODES, ['redis-01'], ['redis-02'], ['redis-02']) == []
+    # A rogue role:master node next to the majority's master gets nothing.
+    assert R.routable_nodes(NODES, ['redis-01'], ['redis-01', 'redis-03'], ['redis-01']) == ['redis-01']
+    # Two majorities (a stale check state right after a switch): nothing.
+    assert R.routable_nodes(NODES, ['redis-01', 'redis-02'], ['redis-01', 'redis-02'], []) == []
+
+
+def test_without_a_majority_route_only_to_a_sole_master_that_is_still_followed():
+    # Two Sentinels down: the master still has its replicas, writes go on.
+    assert R.routable_nodes(NODES, [], ['redis-01'], ['redis-01']) == ['redis-01']
+    # The minority side of a partition: the master lost its replicas (fenced by Redis): stop routing.
+    assert R.routable_nodes(NODES, [], ['redis-01'], []) == []
+    # Two nodes say role:master: never one of them.
+    assert R.routable_nodes(NODES, [], ['redis-01', 'redis-02'], ['redis-01', 'redis-02']) == []
+    assert R.routable_nodes(NODES, [], ['redis-01'], ['redis-01'], sole_master=False) == []
+
+
+# --- is the fence fast enough -------------------------------------------------------------------
+
+def test_fence_arithmetic_of_the_shipped_defaults():
+    # down-after 5000 ms, min-replicas-to-write 1, max-lag 2: refused at most 4 s after the cut.
+    assert R.fence_seconds(2) == 4
+    assert R.fence_problems(5000, 1, 2) == []
+    assert R.max_lag_for(5000) == 2
+    # The old default (max-lag 10) let the old master write for up to 12 s: after an election at 5 s.
+    problems = R.fence_problems(5000, 1, 10)
+    assert len(problems) == 1 and 'up to 12s after the cut' in problems[0] and '5.0s' in problems[0]
+    assert R.fence_problems(5000, 1, 3) != []  # 3 + 2 + 0.5 > 5
+    assert R.fence_problems(6000, 1, 3) == []
+    assert R.max_lag_for(30000) == 27
+
+
+@pytest.mark.parametrize('to_write,lag', [(0, 2), (1, 0)])
+def test_fence_disabled_is_a_problem(to_write, lag):
+    assert R.fence_problems(5000, to_write, lag)
+
+
+def test_a_command_is_not_sent_on_a_view_older_than_the_sentinels():
+    assert R.view_changed('redis-01', 'redis-01') is None
+    assert R.view_changed('redis-01', None) is None  # nothing contradicts the plan
+    why = R.view_changed('redis-01', 'redis-02')
+    assert 'planned redis-01' in why and 'now names redis-02' in why
