@@ -7,7 +7,23 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 export ANSIBLE_CONFIG="$PWD/ansible.cfg"
 
-step() { printf '\n=== %s (%s) ===\n' "$*" "$(date +%T)"; }
+# step NAME: print a header and note the time; the test command ends with a table of step -> seconds.
+STEP_NAMES=() STEP_STARTS=()
+step() {
+  printf '\n=== %s (%s) ===\n' "$*" "$(date +%T)"
+  STEP_NAMES+=("$*") STEP_STARTS+=("$(date +%s)")
+}
+step_table() {
+  local end i next total
+  end=$(date +%s)
+  printf '\n%-92s %7s\n' "step" "seconds"
+  for i in "${!STEP_NAMES[@]}"; do
+    next=${STEP_STARTS[$((i + 1))]:-$end}
+    printf '%-92.92s %7d\n' "${STEP_NAMES[$i]}" "$((next - STEP_STARTS[i]))"
+  done
+  total=$((end - ${STEP_STARTS[0]:-$end}))
+  printf '%-92s %7d\n' "total" "$total"
+}
 
 deploy() {
   scripts/setup.sh
@@ -27,6 +43,8 @@ TXT
 }
 
 run_tests() {
+  trap step_table EXIT
+  step "Set up this machine (apt packages, Docker engine, venv, lab image)"
   scripts/setup.sh
   # The Debian 13 lab image (debootstrap, a few minutes) is built while the first steps run.
   mkdir -p .cache
@@ -50,6 +68,7 @@ run_tests() {
   tests/check_changelog.sh
   step "Molecule scenarios"
   for scenario in ${KB_SCENARIOS:-default tls}; do
+    step "Molecule scenario $scenario (create, converge, idempotence, lab suite, verify, destroy)"
     molecule test -s "$scenario"
   done
   step "Debian 13 (trixie): converge, idempotence and verify of the default scenario"

@@ -9,21 +9,26 @@ newest ~/.ansible/tmp/molecule.*.default/inventory) and KB_LAB_CREDENTIALS (defa
 ``credentials/redis.env`` beside it). With TLS (KB_LAB_TLS=true, or redis_ha_tls: true in the
 inventory: molecule/tls) every client talks TLS, verified with the lab's private CA (``ca.crt`` beside
 redis.env), and playbooks run with redis_ha_tls=true. Containers are named after their inventory hosts. Faults are
-injected with ``docker exec`` / ``docker network``; every fault has an undo in ``restore()``.
+injected with ``docker exec`` / ``docker network``, partitions with the host's iptables inside the containers'
+network namespaces (``nsenter``: partition(), cut_port(), undone by heal()), a site power cycle with
+``docker restart`` (restart_all()); every fault has an undo in ``restore()`` (which heals first).
 Passwords are read from the credentials file and only ever handed to redis-py or to stdin.
 """
 
 from __future__ import absolute_import, division, print_function
 
+import calendar
 import glob
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, 'bench'))
@@ -36,6 +41,16 @@ NETWORK = 'kb-lab'
 # Drop-ins the tests add under /run (gone at the next boot, removed by restore()).
 DROPIN = 'kb-fault.conf'
 UNITS = {'redis': ['redis-server', 'redis-sentinel'], 'haproxy': ['haproxy', 'haproxy-redis-watcher']}
+# iptables on the host, run inside a container's network namespace (nsenter): partitions.
+IPTABLES = os.environ.get('KB_LAB_IPTABLES', 'iptables')
+# What the playbooks write on the hosts (configuration, units, scripts; no data): save_state() keeps a
+# copy inside each container so that a test whose playbook run may have damaged the lab can put it back.
+STATE_PATHS = ['etc/redis', 'etc/haproxy', 'etc/systemd/system', 'etc/ssl/redis-ha', 'usr/local/lib/keybuzz-redis',
+               'usr/local/lib/keybuzz-haproxy-redis', 'var/lib/keybuzz-haproxy-redis']
+STATE_ARCHIVE = '/root/kb-lab-state.tgz'
+# A line of a Redis or Sentinel log file: "1726:X 04 Dec 2026 19:16:38.628 # +switch-master ...".
+REDIS_LOG_LINE = re.compile(r'^\d+:\w (\d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2})\.(\d+) \S (.*)$')
+SENTINEL_LOG = '/var/log/redis/redis-sentinel.log'
 
 
 def find_lab():
@@ -97,6 +112,7 @@ class Lab(object):
         data = json.loads(subprocess.check_output(['ansible-inventory', '-i', inventory, '--list'],
                                                   env=ansible_env(), stderr=subprocess.DEVNULL))
         hostvars = data['_meta']['hostvars']
+        self.hostvars = hostvars
 
         def members(group):
             entry = data.get(group, {})
@@ -150,9 +166,9 @@ class Lab(object):
         except Exception:
             return None
 
-    def role(self, name):
+    def role(self, name, timeout=1.0):
         """ROLE of a node: ('master', None) / ('replica', master name) / (None, error class)."""
-        client = self.node(name)
+        client = self.node(name, timeout)
         try:
             reply = client.execute_command('ROLE')
             if reply[0] == 'master':
@@ -260,6 +276,187 @@ class Lab(object):
                 raise AssertionError('timed out after %d s waiting for %s' % (timeout, what))
             time.sleep(interval)
 
+    # -- settings of the deployed lab
+    def setting(self, var, role, default=None):
+        """``var`` as deployed: a literal value in the inventory, else the role's shipped default."""
+        for host in sorted(self.hostvars):
+            value = self.hostvars[host].get(var)
+            if value is not None and '{{' not in str(value):
+                return value
+        import yaml  # noqa: E402  (PyYAML comes with ansible-core)
+        path = os.path.join(REPO, 'roles', role, 'defaults', 'main.yml')
+        with open(path) as handle:
+            value = (yaml.safe_load(handle) or {}).get(var, default)
+        return default if value is None or '{{' in str(value) else value
+
+    def live_settings(self):
+        """Timings as deployed: Sentinel down-after and failover-timeout (SENTINEL MASTER), the
+        master's min-replicas-max-lag and repl-timeout (CONFIG GET); the inventory or the roles'
+        defaults when the lab cannot say. Seconds."""
+        out = dict(down_after=float(self.setting('redis_sentinel_down_after_ms', 'redis_sentinel', 5000)) / 1000,
+                   failover_timeout=float(self.setting('redis_sentinel_failover_timeout_ms', 'redis_sentinel',
+                                                       30000)) / 1000,
+                   max_lag=float(self.setting('redis_node_min_replicas_max_lag', 'redis_node', 10)),
+                   repl_timeout=60.0, source='inventory/defaults')
+        for sentinel in self.sentinels:
+            client = self.sentinel(sentinel)
+            try:
+                info = client.execute_command('SENTINEL', 'MASTER', self.master_name)
+                info = dict(zip(info[::2], info[1::2])) if isinstance(info, list) else info
+                out.update(down_after=int(info['down-after-milliseconds']) / 1000.0,
+                           failover_timeout=int(info['failover-timeout']) / 1000.0, source='live')
+                master = self.name_of(info['ip'])
+                break
+            except Exception:
+                master = None
+            finally:
+                client.close()
+        if master:
+            client = self.node(master)
+            try:
+                config = client.config_get('min-replicas-max-lag')
+                config.update(client.config_get('repl-timeout'))
+                out.update(max_lag=float(config['min-replicas-max-lag']), repl_timeout=float(config['repl-timeout']))
+            except Exception:
+                pass
+            finally:
+                client.close()
+        return out
+
+    def initial_master(self):
+        """The inventory's bootstrap master (redis_node_initial_role: master)."""
+        named = [n for n in self.nodes if str(self.hostvars[n].get('redis_node_initial_role', '')) == 'master']
+        return named[0] if named else self.nodes[0]
+
+    # -- fast, parallel observation (boot and partition tests sample it every ~0.2 s)
+    def _pool(self):
+        if getattr(self, '_executor', None) is None:
+            self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix='lab-probe')
+        return self._executor
+
+    def probe_node(self, name, timeout=0.5):
+        """(ROLE view as role() gives it, run_id or None) of one node, on one connection."""
+        client = self.node(name, timeout)
+        try:
+            pipe = client.pipeline(transaction=False)
+            pipe.execute_command('ROLE')
+            pipe.info('server')
+            reply, info = pipe.execute()
+            if reply[0] == 'master':
+                return ('master', None), info.get('run_id')
+            try:
+                upstream = self.name_of(reply[1])
+            except IndexError:
+                upstream = reply[1]
+            return ('replica', '%s %s' % (upstream, reply[3])), info.get('run_id')
+        except Exception as exc:
+            return (None, wl.error_class(exc)), None
+        finally:
+            client.close()
+
+    def probe_proxy(self, proxy, timeout=0.5):
+        """run_id of the node a fresh connection through ``proxy`` lands on (None: refused or error)."""
+        client = wl._redis(self.ip[proxy], HAPROXY_PORT, self.creds['REDIS_PASSWORD'], None, timeout)
+        try:
+            return client.info('server').get('run_id')
+        except Exception:
+            return None
+        finally:
+            client.close()
+
+    def snapshot(self, timeout=0.5, parts=('roles', 'routes', 'health', 'sentinels')):
+        """One parallel look at the lab: {'t0', 't' (monotonic, before/after), 'roles': {node: view},
+        'run_ids': {node: run_id}, 'routes': {proxy: run_id or None}, 'health': {proxy: code},
+        'sentinels': {sentinel: node it names}} (only the ``parts`` asked for)."""
+        pool, t0 = self._pool(), time.monotonic()
+        futures = {}
+        if 'roles' in parts:
+            futures.update((('node', n), pool.submit(self.probe_node, n, timeout)) for n in self.nodes)
+        if 'routes' in parts:
+            futures.update((('route', p), pool.submit(self.probe_proxy, p, timeout)) for p in self.haproxies)
+        if 'health' in parts:
+            futures.update((('health', p), pool.submit(self.health, p, timeout)) for p in self.haproxies)
+        if 'sentinels' in parts:
+            futures.update((('sentinel', s), pool.submit(self.sentinel_master_fast, s, timeout))
+                           for s in self.sentinels)
+        out = dict(t0=t0, roles={}, run_ids={}, routes={}, health={}, sentinels={})
+        for (kind, name), future in futures.items():
+            value = future.result()
+            if kind == 'node':
+                out['roles'][name], run_id = value
+                if run_id:
+                    out['run_ids'][name] = run_id
+            else:
+                out[dict(route='routes', health='health', sentinel='sentinels')[kind]][name] = value
+        out['t'] = time.monotonic()
+        return out
+
+    def sentinel_master_fast(self, name, timeout=0.5):
+        client = self.sentinel(name, timeout)
+        try:
+            reply = client.execute_command('SENTINEL', 'get-master-addr-by-name', self.master_name)
+            return self.name_of(reply[0]) if reply else None
+        except Exception:
+            return None
+        finally:
+            client.close()
+
+    def watch(self, interval=0.2, names_into=None, **kwargs):
+        """A started Poller taking snapshot(**kwargs) every ``interval`` s (see Poller)."""
+        return Poller(self, interval, names_into, **kwargs).start()
+
+    def journal(self, container, unit, pattern, since_wall):
+        """[(wall-clock time, line)] of ``unit``'s journal on ``container`` since ``since_wall`` matching
+        the extended regex ``pattern`` (the containers share the host's clock)."""
+        out = self.sh(container, "journalctl -u %s.service -o short-unix --no-pager --since @%d | grep -E '%s' || true"
+                      % (unit, int(since_wall), pattern), check=False)
+        found = []
+        for line in out.splitlines():
+            stamp, _, text = line.partition(' ')
+            try:
+                found.append((float(stamp), text))
+            except ValueError:
+                pass
+        return [(t, text) for t, text in found if t >= since_wall]
+
+    def redis_log(self, container, path, pattern, since_wall):
+        """[(wall-clock time, line)] of a Redis/Sentinel log file (``pid:role DD Mon YYYY HH:MM:SS.mmm``
+        lines) on ``container`` since ``since_wall`` matching the extended regex ``pattern``."""
+        out = self.sh(container, "date +%%z; grep -E '%s' %s || true" % (pattern, path), check=False)
+        lines = out.splitlines()
+        if not lines:
+            return []
+        zone = lines[0].strip()
+        offset = (1 if zone[:1] != '-' else -1) * (int(zone[1:3] or 0) * 3600 + int(zone[3:5] or 0) * 60)
+        found = []
+        for line in lines[1:]:
+            match = REDIS_LOG_LINE.match(line)
+            if not match:
+                continue
+            stamp = calendar.timegm(time.strptime(match.group(1), '%d %b %Y %H:%M:%S')) - offset
+            stamp += float('0.' + match.group(2))
+            if stamp >= since_wall:
+                found.append((stamp, match.group(3)))
+        return found
+
+    def haproxy_servers(self, proxy, socket='/run/haproxy/admin.sock'):
+        """{'backend/server': status} from ``show stat`` on the runtime API of ``proxy`` (UP, DOWN, MAINT...)."""
+        script = '\n'.join([
+            'import csv, io, json, socket, sys',
+            's = socket.socket(socket.AF_UNIX)', 's.settimeout(2)', 's.connect(%r)' % socket,
+            's.sendall(b"show stat\\n")', 'out = b""',
+            'while True:', '    d = s.recv(65536)', '    if not d: break', '    out += d',
+            'rows = list(csv.DictReader(io.StringIO(out.decode().lstrip("# "))))',
+            'print(json.dumps(dict(("%s/%s" % (r["pxname"], r["svname"]), r["status"]) for r in rows',
+            '                      if r["svname"] not in ("FRONTEND", "BACKEND"))))', ''])
+        return json.loads(self.sh(proxy, 'python3 -', stdin=script))
+
+    def reaches(self, container, target, port, timeout=1.0):
+        """Whether ``container`` can open a TCP connection to ``target``'s ``port`` (from inside it)."""
+        script = ('import socket\ntry:\n    socket.create_connection((%r, %d), %r).close()\n    print("yes")\n'
+                  'except Exception:\n    print("no")\n' % (self.ip[target], int(port), float(timeout)))
+        return self.sh(container, 'python3 -', stdin=script, timeout=timeout + 10).strip() == 'yes'
+
     # -- faults (each recorded for restore())
     def sh(self, container, script, check=True, timeout=60, stdin=None):
         proc = subprocess.run(['docker', 'exec', '-i', self.container.get(container, container), 'sh', '-c', script],
@@ -301,8 +498,121 @@ class Lab(object):
             subprocess.check_call(['docker', 'network', 'connect', '--ip', self.ip[container], self.network,
                                    self.container[container]])
 
+    # -- partitions (iptables inside the containers' network namespaces, run from the host)
+    def pid(self, container):
+        """PID (on the host) of the container's init process; 0 when it is not running."""
+        out = subprocess.check_output(['docker', 'inspect', '-f', '{{.State.Pid}}',
+                                       self.container.get(container, container)], universal_newlines=True)
+        return int(out.strip() or 0)
+
+    def netns(self, container, args, pid=None):
+        """Run ``iptables args`` in the network namespace of ``container``."""
+        pid = pid or self.pid(container)
+        subprocess.check_call(['nsenter', '-t', str(pid), '-n', IPTABLES] + list(args))
+
+    def _members(self, side):
+        """Containers of a side (host names; a Redis node's Sentinel is the same container), deduplicated."""
+        out = []
+        for name in side:
+            if name not in out:
+                out.append(name)
+        return out
+
+    def partition(self, side_a, side_b):
+        """Cut every container of ``side_a`` from every container of ``side_b``, both directions, in both
+        containers' namespaces (established connections stop too). Only traffic between lab container
+        addresses is dropped: the host (docker bridge gateway) still reaches both sides. Returns
+        time.monotonic() after the last rule; heal() (and restore()) undo it."""
+        side_a, side_b = self._members(side_a), self._members(side_b)
+        assert not set(side_a) & set(side_b), 'a container on both sides: %s' % sorted(set(side_a) & set(side_b))
+        pids = dict((c, self.pid(c)) for c in side_a + side_b)
+        for here, there in [(a, b) for a in side_a for b in side_b] + [(b, a) for a in side_a for b in side_b]:
+            self.netns(here, ['-I', 'INPUT', '-s', self.ip[there], '-j', 'DROP'], pids[here])
+            self.netns(here, ['-I', 'OUTPUT', '-d', self.ip[there], '-j', 'DROP'], pids[here])
+        self._fault_log.append(('partition', side_a, side_b))
+        return time.monotonic()
+
+    def cut_port(self, clients, servers, port):
+        """Drop TCP traffic between ``clients`` and the service on ``port`` of ``servers`` (e.g. an
+        HAProxy node cut from some Sentinels while it still reaches the Redis nodes on the same hosts).
+        Returns time.monotonic() after the last rule; heal() undoes it."""
+        port = str(port)
+        for client in self._members(clients):
+            for server in self._members(servers):
+                cpid, spid = self.pid(client), self.pid(server)
+                to_server = ['-p', 'tcp', '--dport', port, '-j', 'DROP']
+                from_server = ['-p', 'tcp', '--sport', port, '-j', 'DROP']
+                self.netns(client, ['-I', 'OUTPUT', '-d', self.ip[server]] + to_server, cpid)
+                self.netns(client, ['-I', 'INPUT', '-s', self.ip[server]] + from_server, cpid)
+                self.netns(server, ['-I', 'INPUT', '-s', self.ip[client]] + to_server, spid)
+                self.netns(server, ['-I', 'OUTPUT', '-d', self.ip[client]] + from_server, spid)
+        self._fault_log.append(('cut_port', clients, servers, port))
+        return time.monotonic()
+
+    def heal(self):
+        """Flush INPUT and OUTPUT in every running lab container's namespace (undo partition()/cut_port())."""
+        for container in self.nodes + self.haproxies:
+            pid = self.pid(container)
+            if pid:
+                self.netns(container, ['-F', 'INPUT'], pid)
+                self.netns(container, ['-F', 'OUTPUT'], pid)
+        return time.monotonic()
+
+    # -- power cycle
+    def restart_all(self, timeout=180):
+        """Site power cycle: ``docker restart -t 0`` of every lab container at once, then wait until
+        systemd in each one has finished booting (running or degraded). Returns a dict of monotonic
+        times: issued (before the restarts), restarted (docker restart returned), booted (systemd up)."""
+        containers = [self.container[c] for c in self.nodes + self.haproxies]
+        issued = time.monotonic()
+        procs = [subprocess.Popen(['docker', 'restart', '-t', '0', c], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, universal_newlines=True) for c in containers]
+        errors = [(c, p.communicate(timeout=timeout)[1].strip()) for c, p in zip(containers, procs) if p.wait()]
+        assert not errors, 'docker restart failed: %s' % errors
+        restarted = time.monotonic()
+        deadline, pending, states = restarted + timeout, list(containers), {}
+        while pending:
+            for c in list(pending):
+                proc = subprocess.run(['docker', 'exec', c, 'systemctl', 'is-system-running', '--wait'],
+                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True,
+                                      timeout=max(1, deadline - time.monotonic()))
+                states[c] = proc.stdout.strip()
+                if states[c] in ('running', 'degraded'):
+                    pending.remove(c)
+            if pending:
+                if time.monotonic() > deadline:
+                    raise AssertionError('systemd not up after %d s: %s' % (timeout, states))
+                time.sleep(0.5)
+        self._fault_log.append(('restart_all', containers))
+        return dict(issued=issued, restarted=restarted, booted=time.monotonic(), systemd=states)
+
+
+    # -- configuration snapshots (for tests whose playbook run may rewrite the lab's configuration)
+    def save_state(self):
+        """Archive STATE_PATHS inside every lab container (STATE_ARCHIVE)."""
+        for container in self.nodes + self.haproxies:
+            self.sh(container, 'cd / && tar -czpf %s $(for p in %s; do [ -e "$p" ] && echo "$p"; done)'
+                    % (STATE_ARCHIVE, ' '.join(STATE_PATHS)))
+
+    def restore_state(self, timeout=120):
+        """Put back what save_state() archived and restart every service (Sentinels, then Redis, then
+        HAProxy), then wait for the steady state. Returns the master."""
+        for group, names in (('haproxy', self.haproxies), ('redis', self.nodes)):
+            for container in names:
+                self.sh(container, 'systemctl stop %s' % ' '.join('%s.service' % u for u in reversed(UNITS[group])),
+                        check=False)
+        for container in self.nodes + self.haproxies:
+            self.sh(container, 'cd / && tar -xzpf %s && systemctl daemon-reload' % STATE_ARCHIVE)
+        for unit, names in (('redis-sentinel', self.nodes), ('redis-server', self.nodes), ('haproxy', self.haproxies),
+                            ('haproxy-redis-watcher', self.haproxies)):
+            for container in names:
+                self.sh(container, 'systemctl reset-failed %s.service; systemctl start %s.service' % (unit, unit),
+                        check=False)
+        return self.restore(timeout)
+
     def restore(self, timeout=120):
         """Undo every fault the tests know how to make, then wait for the steady state."""
+        self.heal()
         for container in self.nodes + self.haproxies:
             self.connect(container)
         for group, names in (('redis', self.nodes), ('haproxy', self.haproxies)):
@@ -350,6 +660,78 @@ class Lab(object):
                                 universal_newlines=True, timeout=kwargs.get('timeout', 900))
         result.stdout = re.sub(r'\x1b\[[0-9;]*m', '', result.stdout)
         return result
+
+
+class Poller(object):
+    """Background thread taking ``lab.snapshot(**kwargs)`` every ``interval`` s into ``samples``.
+
+    ``names`` collects {run_id: node} from every snapshot (a restarted node has a new run_id); with
+    ``names_into`` (e.g. a workload's node_names) the same names are handed on at once.
+    """
+
+    def __init__(self, lab, interval=0.2, names_into=None, **kwargs):
+        self.lab, self.interval, self.kwargs = lab, interval, kwargs
+        self.names = dict(wl.node_run_ids(lab.node_specs()))
+        self.names_into = names_into
+        self.samples = []
+        self._stop = threading.Event()
+        self._thread = None
+
+    def start(self):
+        self._thread = threading.Thread(target=self._loop, name='lab-poller', daemon=True)
+        self._thread.start()
+        return self
+
+    def _loop(self):
+        while not self._stop.is_set():
+            begin = time.monotonic()
+            try:
+                sample = self.lab.snapshot(**self.kwargs)
+            except Exception as exc:  # never die: a missing sample is visible as a gap
+                sample = dict(t0=begin, t=time.monotonic(), error=wl.error_class(exc))
+            for node, run_id in sample.get('run_ids', {}).items():
+                self.names[run_id] = node
+                if self.names_into is not None:
+                    self.names_into[run_id] = node
+            sample['route_names'] = dict((p, self.names.get(r, r and 'run_id %s' % r[:8]))
+                                         for p, r in sample.get('routes', {}).items())
+            self.samples.append(sample)
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - begin)))
+
+    def stop(self):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+        # Routes sampled before a node's new run_id was known: name them now.
+        for sample in self.samples:
+            sample['route_names'] = dict((p, self.names.get(r, r and 'run_id %s' % r[:8]))
+                                         for p, r in sample.get('routes', {}).items())
+        return self
+
+    def first(self, predicate, after=None):
+        """The first sample (taken at or after ``after``) for which ``predicate(sample)`` is true, or None."""
+        for sample in self.samples:
+            if (after is None or sample['t0'] >= after) and 'error' not in sample and predicate(sample):
+                return sample
+        return None
+
+    def between(self, start, end=None):
+        return [s for s in self.samples if 'error' not in s and s['t0'] >= start and (end is None or s['t'] <= end)]
+
+
+def relabel(workload, names):
+    """Name the nodes a workload recorded only as 'port P run_id XXXXXXXX' (it connected to a restarted
+    node before its new run_id was known), with ``names`` = {run_id: node}."""
+    prefixes = dict((run_id[:8], node) for run_id, node in names.items())
+
+    def fix(label):
+        if isinstance(label, str) and ' run_id ' in label:
+            return prefixes.get(label.rpartition(' ')[2], label)
+        return label
+    with workload._lock:
+        for entry in workload.ledger:
+            entry['node'] = fix(entry['node'])
+        workload.events[:] = [(t, ep, tid, ok, fix(node) if ok else node) for t, ep, tid, ok, node in workload.events]
 
 
 # -- checks shared by the lab tests

@@ -20,7 +20,7 @@ import workload as wl
 from labctl import assert_invariants, assert_no_secret, assert_nothing_changed, recap, show
 
 DOWN_AFTER = 5.0       # redis_sentinel_down_after_ms (shipped default)
-MAX_LAG = 10.0         # redis_node_min_replicas_max_lag (shipped default)
+MAX_LAG = 2.0          # redis_node_min_replicas_max_lag (shipped default)
 SIDE_GAP = 0.5         # the partition test's side writer: longest gap between writes (WAIT 100 ms + 20 ms, busy host)
 
 
