@@ -30,6 +30,7 @@ from __future__ import absolute_import, division, print_function
 import json
 import sys
 import time
+import types
 
 import redis
 
@@ -120,9 +121,9 @@ def main():
     target = client(target_addr, **admin)
     replicas = dict(('%s:%s' % tuple(a), client(a, **admin)) for a in cfg['replicas'])
     sentinels = [client(a, password=cfg['sentinel_password'], timeout=1.0) for a in cfg['sentinels']]
-    # The collection's decision rules, installed on the Redis nodes by the redis_node role.
-    sys.path.insert(0, cfg.get('rules_dir', '/usr/local/lib/keybuzz-redis'))
-    import ha_rules
+    # The collection's decision rules (plugins/module_utils/ha_rules.py), sent with the input.
+    ha_rules = types.ModuleType('ha_rules')
+    exec(compile(cfg['rules_source'], 'ha_rules.py', 'exec'), ha_rules.__dict__)
     result = dict(changed=False, target=target_key, old_master='%s:%s' % master_addr, priorities_changed={},
                   priorities_restored=False)
     original = {}

@@ -12,7 +12,7 @@ DOCUMENTATION = r'''
 name: ha_rules
 short_description: The keybuzz.redis_ha decision rules as filters
 description:
-  - C(choose_master), C(fence_problems), C(max_lag_for) and C(view_changed) call the functions of the same
+  - C(choose_master), C(fence_problems), C(split_brain_problems), C(max_lag_for) and C(view_changed) call the functions of the same
     name in C(plugins/module_utils/ha_rules.py); see that file for the rules.
 author: KeyBuzz (@keybuzz)
 '''
@@ -31,6 +31,10 @@ def fence_problems(down_after_ms, min_replicas_to_write, max_lag):
     return ha_rules.fence_problems(down_after_ms, min_replicas_to_write, max_lag)
 
 
+def split_brain_problems(redis_hosts, sentinel_hosts, min_replicas_to_write):
+    return ha_rules.split_brain_problems(redis_hosts, sentinel_hosts, min_replicas_to_write)
+
+
 def max_lag_for(down_after_ms):
     return ha_rules.max_lag_for(down_after_ms)
 
@@ -46,5 +50,6 @@ class FilterModule(object):
             'choose_master': choose_master,
             'fence_problems': fence_problems,
             'max_lag_for': max_lag_for,
+            'split_brain_problems': split_brain_problems,
             'view_changed': view_changed,
         }

@@ -211,6 +211,28 @@ def fence_problems(down_after_ms, min_replicas_to_write, max_lag, margin=FENCE_M
     return []
 
 
+def split_brain_problems(redis_hosts, sentinel_hosts, min_replicas_to_write):
+    """Why a partition could leave an old master taking writes while the other side elects a new
+    one, whatever the timing ([] when it cannot).
+
+    The old master keeps accepting writes while ``min_replicas_to_write`` replicas follow it; the
+    other side can elect only with a majority of the Sentinels. With one Sentinel on every Redis
+    host and nowhere else, the master and the replicas it needs carry min-replicas-to-write + 1
+    Sentinels: when that is a majority, the other side cannot have one.
+    """
+    redis_hosts, sentinel_hosts = sorted(set(redis_hosts)), sorted(set(sentinel_hosts))
+    if redis_hosts != sentinel_hosts:
+        return ['the Sentinel hosts (%s) are not exactly the Redis hosts (%s): a side holding the master and the '
+                'replicas it needs may lack a Sentinel majority that the other side then has'
+                % (', '.join(sentinel_hosts), ', '.join(redis_hosts))]
+    needed = majority(len(sentinel_hosts)) - 1
+    if int(min_replicas_to_write) < needed:
+        return ['min-replicas-to-write is %s: a master followed by that many replicas carries only %s of the %d '
+                'Sentinels, so the other side of a partition can elect another master while it still accepts writes '
+                '(needs at least %d)' % (min_replicas_to_write, int(min_replicas_to_write) + 1, len(sentinel_hosts), needed)]
+    return []
+
+
 def max_lag_for(down_after_ms, margin=FENCE_MARGIN_S):
     """Largest min-replicas-max-lag that fences before the earliest election (0 when none does)."""
     return max(0, int((int(down_after_ms) / 1000.0 - margin) - FENCE_SLACK_S))

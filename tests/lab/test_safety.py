@@ -32,7 +32,7 @@ import uuid
 
 import labctl
 import workload as wl
-from labctl import assert_invariants, assert_no_secret, recap, show
+from labctl import assert_invariants, assert_no_secret, assert_nothing_changed, recap, show
 
 DOWN_AFTER = 5.0       # redis_sentinel_down_after_ms, shipped default (the deployed value wins: settings())
 MAX_LAG = 2.0          # redis_node_min_replicas_max_lag, shipped default (the deployed value wins: settings())
@@ -590,3 +590,41 @@ def test_master_isolated_with_both_haproxy(steady_lab):
                           '%s' % (len(late), old, t_elected - t_cut, brief(late, t_cut)))
     rules.invariants(report)
     rules.verify()
+
+
+# -- 6. a configuration change that needs every node restarted, the master included --------------
+
+SWITCHED_PAUSE = 3.0   # longest write pause allowed: a switchover's (< 1.5 s measured), never a restart's
+
+
+def test_site_restarts_the_master_only_after_a_switchover(steady_lab):
+    """site.yml must restart a node whose running configuration differs from the files (here: the
+    checksum the start-up guard recorded is made stale on every node, as after a run interrupted
+    between writing a template and restarting). Replicas restart one at a time; the master is never
+    restarted in place: it is switched over first and restarted as a replica. Under the workload:
+    nothing acknowledged by a replica is lost and writes pause no longer than a switchover."""
+    lab = steady_lab
+    old = lab.steady()
+    before = lab.pids()
+    for node in lab.nodes:
+        lab.sh(node, "python3 -c \"import json; p='/run/redis/start-role.json'; s=json.load(open(p)); "
+                     "s['config_checksum']='0'*40; json.dump(s, open(p, 'w'))\"")
+    work = lab.workload().start()
+    time.sleep(1)
+    result = lab.playbook('site.yml')
+    time.sleep(1)
+    report = lab.finish(work, 'site.yml restarting every node (stale configuration checksum)',
+                        dict(recap=labctl.recap(result)))
+    after = lab.pids()
+    assert result.returncode == 0, result.stdout[-3000:]
+    new = lab.steady(60)
+    restarted = sorted(k for k in before if before[k] != after[k])
+    assert restarted == sorted('%s/redis-server' % n for n in lab.nodes), 'restarted: %s' % restarted
+    assert 'Switching the master from %s to %s' % (old, new) in result.stdout, result.stdout[-3000:]
+    assert new != old and lab.role(old) == ('replica', '%s connected' % new)
+    longest = report['unavailability']['overall']['longest']
+    assert longest < SWITCHED_PAUSE, 'writes paused %.2f s (a restart in place, not a switchover?)' % longest
+    assert_invariants(report)
+    # The guard recorded the checksums of the files it started with: a re-run restarts nothing.
+    rerun = lab.playbook('site.yml')
+    assert_nothing_changed(lab, rerun)

@@ -187,6 +187,13 @@ def fence_after_election(inv):
     redis_hosts(inv)["redis-02"]["redis_node_min_replicas_max_lag"] = 10
 
 
+def five_nodes_one_replica_to_write(inv):
+    """5 nodes and 5 Sentinels: a master followed by 1 replica carries 2 of 5 Sentinels, the other side 3."""
+    for i in (4, 5):
+        redis_hosts(inv)["redis-0%d" % i] = {"redis_ha_private_ip": f"{TEST_NET}1{i}"}
+    groups(inv)["redis_sentinel"]["vars"] = {"redis_sentinel_quorum": 3}
+
+
 def fence_disabled(inv):
     all_vars(inv)["redis_node_min_replicas_to_write"] = 0
 
@@ -212,7 +219,10 @@ def many_problems(inv):
 # real address (haproxy-01) only to keep the suite fast; host checks run on the host concerned.
 BAD_CASES = {
     "fewer_than_3_redis_nodes": (too_few_redis, "haproxy-01", [r"^groups\.redis: 2 Redis host\(s\) .* at least 3 .*Fix: "]),
-    "even_number_of_sentinels": (sentinels_even, "haproxy-01", [r"^groups\.redis_sentinel: 4 Sentinel host\(s\) .*odd number.*Fix: "]),
+    "even_number_of_sentinels": (sentinels_even, "haproxy-01", [
+        r"^groups\.redis_sentinel: 4 Sentinel host\(s\) .*odd number.*Fix: ",
+        r"^groups\.redis_sentinel: the Sentinel hosts \(haproxy-01, redis-01, redis-02, redis-03\) are not exactly the "
+        r"Redis hosts .*Fix: run one Sentinel on every Redis host"]),
     "fewer_than_3_sentinels": (sentinels_too_few, "haproxy-01", [r"^groups\.redis_sentinel: 1 Sentinel host\(s\) .*at least 3.*Fix: "]),
     "quorum_not_a_majority": (quorum_minority, "haproxy-01", [r"^redis_sentinel_quorum: 1 .*not a majority of the 3 Sentinels.*"
                                                 r"Fix: set redis_sentinel_quorum to 2"]),
@@ -235,6 +245,9 @@ BAD_CASES = {
         r"an isolated master accept writes up to 12s after the cut .* elect another master 5\.0s after it .*"
         r"Fix: set redis_node_min_replicas_to_write >= 1 and redis_node_min_replicas_max_lag <= 2 .*"
         r"preflight_allow_unfenced_master: true"]),
+    "five_nodes_one_replica_to_write": (five_nodes_one_replica_to_write, "haproxy-01", [
+        r"^redis_node_min_replicas_to_write: 1 \(redis-0[1-5]\): min-replicas-to-write is 1: a master followed by that "
+        r"many replicas carries only 2 of the 5 Sentinels.*Fix: set redis_node_min_replicas_to_write to at least 2"]),
     "fence_disabled": (fence_disabled, "haproxy-01", [
         rf"^redis_node_min_replicas_to_write: 0 \({h}\): min-replicas-to-write is 0: "
         r"an isolated master never refuses writes.*Fix: " for h in ("redis-01", "redis-02", "redis-03")]),

@@ -176,3 +176,16 @@ def test_a_command_is_not_sent_on_a_view_older_than_the_sentinels():
     assert R.view_changed('redis-01', None) is None  # nothing contradicts the plan
     why = R.view_changed('redis-01', 'redis-02')
     assert 'planned redis-01' in why and 'now names redis-02' in why
+
+
+def test_a_partition_side_with_the_master_and_its_needed_replicas_holds_a_sentinel_majority():
+    three = ['redis-01', 'redis-02', 'redis-03']
+    assert R.split_brain_problems(three, three, 1) == []
+    five = three + ['redis-04', 'redis-05']
+    # 5 nodes: master + 1 replica = 2 of 5 Sentinels; the other 3 can elect while it still writes.
+    problems = R.split_brain_problems(five, five, 1)
+    assert len(problems) == 1 and 'needs at least 2' in problems[0]
+    assert R.split_brain_problems(five, five, 2) == []
+    # Sentinels elsewhere (e.g. on the HAProxy hosts): nothing ties them to the master's side.
+    problems = R.split_brain_problems(three, ['redis-01', 'redis-02', 'haproxy-01'], 1)
+    assert len(problems) == 1 and 'not exactly the Redis hosts' in problems[0]

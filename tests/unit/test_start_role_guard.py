@@ -109,6 +109,15 @@ def test_deployed_node_with_nothing_known_waits(tmp_path, capsys):
     assert 'asking again' in err and 'waiting for a Sentinel majority' in err
 
 
+def test_an_rdb_file_alone_is_a_first_deploy(tmp_path):
+    # Debian's own instance (appendonly no), stopped when the role replaces it, leaves dump.rdb.
+    dead = ['127.0.0.1:%d' % free_port() for _ in range(3)]
+    (tmp_path / 'data').mkdir()
+    (tmp_path / 'data' / 'dump.rdb').write_text('REDIS0011')
+    env, state, _, _ = run_guard(tmp_path, dead, '127.0.0.3', '127.0.0.3', 6399)
+    assert env == 'REDIS_ROLE_ARGS=\n' and state['role'] == 'master'
+
+
 def test_data_on_disk_counts_as_deployed(tmp_path):
     dead = ['127.0.0.1:%d' % free_port() for _ in range(3)]
     (tmp_path / 'data').mkdir()

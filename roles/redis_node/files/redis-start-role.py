@@ -152,9 +152,11 @@ def write_record(path, master, epoch):
 
 
 def deployed(cfg, local_views):
-    """The node ran under the collection before: marker, data, or a recorded master."""
+    """The node ran under the collection before: marker, AOF data, or a recorded master. Not an
+    RDB file: the distribution's own instance (appendonly no) leaves one when the package's unit
+    is stopped on a first deploy."""
     data_dir = cfg.get("data_dir", "/var/lib/redis")
-    marks = [cfg.get("deployed_marker"), os.path.join(data_dir, "appendonlydir"), os.path.join(data_dir, "dump.rdb")]
+    marks = [cfg.get("deployed_marker"), os.path.join(data_dir, "appendonlydir")]
     return bool(local_views) or any(path and os.path.exists(path) for path in marks)
 
 
