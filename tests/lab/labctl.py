@@ -179,8 +179,8 @@ class Lab(object):
         finally:
             client.close()
 
-    def sentinel_master(self, name):
-        client = self.sentinel(name)
+    def sentinel_master(self, name, timeout=1.0):
+        client = self.sentinel(name, timeout)
         try:
             reply = client.execute_command('SENTINEL', 'get-master-addr-by-name', self.master_name)
             return self.name_of(reply[0]) if reply else None
@@ -377,7 +377,7 @@ class Lab(object):
         if 'health' in parts:
             futures.update((('health', p), pool.submit(self.health, p, timeout)) for p in self.haproxies)
         if 'sentinels' in parts:
-            futures.update((('sentinel', s), pool.submit(self.sentinel_master_fast, s, timeout))
+            futures.update((('sentinel', s), pool.submit(self.sentinel_master, s, timeout))
                            for s in self.sentinels)
         out = dict(t0=t0, roles={}, run_ids={}, routes={}, health={}, sentinels={})
         for (kind, name), future in futures.items():
@@ -390,16 +390,6 @@ class Lab(object):
                 out[dict(route='routes', health='health', sentinel='sentinels')[kind]][name] = value
         out['t'] = time.monotonic()
         return out
-
-    def sentinel_master_fast(self, name, timeout=0.5):
-        client = self.sentinel(name, timeout)
-        try:
-            reply = client.execute_command('SENTINEL', 'get-master-addr-by-name', self.master_name)
-            return self.name_of(reply[0]) if reply else None
-        except Exception:
-            return None
-        finally:
-            client.close()
 
     def watch(self, interval=0.2, names_into=None, **kwargs):
         """A started Poller taking snapshot(**kwargs) every ``interval`` s (see Poller)."""

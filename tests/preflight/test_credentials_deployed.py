@@ -24,6 +24,7 @@ import subprocess
 import sys
 
 import pytest
+from test_preflight import problem_lines
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 PREFLIGHT = REPO / "playbooks" / "preflight.yml"
@@ -77,17 +78,8 @@ class Run:
 
     @property
     def problems(self) -> list[str]:
-        """The problem lines of the preflight's single failure (see test_preflight.py)."""
-        lines = self.output.splitlines()
-        headers = [i for i, line in enumerate(lines) if re.search(r"Preflight found \d+ problem\(s\)", line)]
-        if not headers:
-            return []
-        block = []
-        for line in lines[headers[-1] + 1:]:
-            if not line.strip():
-                break
-            block.append(line.strip())
-        return block
+        """The problem lines of the preflight's single failure."""
+        return problem_lines(self.output)
 
     def deployed_problems(self) -> list[str]:
         return [line for line in self.problems if line.startswith("redis_ha_credentials_dir: ")]

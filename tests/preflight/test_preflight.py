@@ -272,19 +272,23 @@ class Run:
 
     @property
     def problems(self) -> list[str]:
-        """The problem lines of the (single) failure: the block after its last header line."""
-        lines = self.output.splitlines()
-        headers = [i for i, line in enumerate(lines) if re.search(r"Preflight found \d+ problem\(s\)", line)]
-        if not headers:
-            return []
-        count = int(re.search(r"Preflight found (\d+) problem", lines[headers[-1]]).group(1))
-        block = []
-        for line in lines[headers[-1] + 1:]:
-            if not line.strip():
-                break
-            block.append(line.strip())
-        assert len(block) == count, f"expected {count} problem lines, parsed {block}"
-        return block
+        return problem_lines(self.output)
+
+
+def problem_lines(output: str) -> list[str]:
+    """The problem lines of the preflight's (single) failure: the block after its last header line."""
+    lines = output.splitlines()
+    headers = [i for i, line in enumerate(lines) if re.search(r"Preflight found \d+ problem\(s\)", line)]
+    if not headers:
+        return []
+    count = int(re.search(r"Preflight found (\d+) problem", lines[headers[-1]]).group(1))
+    block = []
+    for line in lines[headers[-1] + 1:]:
+        if not line.strip():
+            break
+        block.append(line.strip())
+    assert len(block) == count, f"expected {count} problem lines, parsed {block}"
+    return block
 
 
 def run_preflight(workdir: pathlib.Path, inventory: dict, extra_args: list[str]) -> Run:
