@@ -88,6 +88,15 @@ def test_the_decision_is_recorded_with_the_sentinels_epoch(cluster, tmp_path):
     assert record['master'] == '127.0.0.1:%d' % cluster.master.port and isinstance(record['epoch'], int)
 
 
+def test_the_sentinels_epoch_replaces_a_hand_written_record(cluster, tmp_path):
+    # README: a record with a high epoch starts a set whose Sentinels are gone; once they answer,
+    # the next start records their epoch, so that record cannot outrank them later.
+    (tmp_path / 'last-master.json').write_text(json.dumps({'master': '127.0.0.1:%d' % cluster.master.port,
+                                                           'epoch': 1000000}))
+    run_guard(tmp_path, sentinel_addresses(cluster), '127.0.0.2', '127.0.0.9', cluster.master.port)
+    assert json.loads((tmp_path / 'last-master.json').read_text())['epoch'] < 1000000
+
+
 def test_deployed_node_without_sentinels_follows_its_sentinel_file(tmp_path):
     # Cold start after a failover: no Sentinel listens yet; this host's Sentinel recorded 127.0.0.5 at epoch 3.
     dead = ['127.0.0.1:%d' % free_port() for _ in range(3)]

@@ -184,7 +184,7 @@ def decide(cfg):
         role, master, why = ha_rules.startup_role(me, len(cfg.get("sentinels", [])), answers, local,
                                                   was_deployed, bootstrap, refused)
         if why.startswith("named by") or not was_deployed or last:
-            return role, master, why, answers + local
+            return role, master, why, (answers, local)
         if rounds == 0:
             log("%s; asking again every second for up to %.0f s" % (why.partition(":")[0], wait))
         rounds += 1
@@ -194,7 +194,7 @@ def decide(cfg):
 def main():
     with open(sys.argv[1]) as handle:
         cfg = json.load(handle)
-    role, master, why, views = decide(cfg)
+    role, master, why, (answers, local) = decide(cfg)
     if role == "wait":
         log("not starting: %s" % why)
         return 1
@@ -213,12 +213,21 @@ def main():
     with open(cfg["state_file"], "w") as handle:
         json.dump(state, handle)
     if cfg.get("record_file"):
-        epochs = [v["epoch"] for v in views if ha_rules.address(v.get("master")) == master and v["epoch"] is not None]
-        try:
-            write_record(cfg["record_file"], master_text, max(epochs) if epochs else None)
-        except OSError as exc:
-            log("cannot record the decision in %s: %s" % (cfg["record_file"], exc))
+        record(cfg["record_file"], master, answers, local)
     return 0
+
+
+def record(path, master, answers, local):
+    """Keep the decision for the next cold start. Never fails the start."""
+    def epochs_in(views):
+        return [v["epoch"] for v in views if ha_rules.address(v.get("master")) == master and v["epoch"] is not None]
+    try:
+        # The epoch the answering Sentinels give this master; a local record's only when none of them
+        # names it (a hand-written or old record's epoch is not carried over once the Sentinels speak).
+        epochs = epochs_in(answers) or epochs_in(local)
+        write_record(path, ha_rules.text(master), max(epochs) if epochs else None)
+    except Exception as exc:  # noqa: BLE001 - the record is a hint for later, not a condition to start
+        log("cannot record the decision in %s: %s" % (path, exc))
 
 
 if __name__ == "__main__":
