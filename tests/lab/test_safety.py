@@ -81,13 +81,24 @@ def stop(work, poller=None):
         work.stop()
 
 
+def settle_time(lab):
+    """How long Sentinel may take to attach every replica to a new master: a replica it could not
+    reconfigure during the failover is given up after the failover timeout, and Sentinel fixes a
+    replica that follows another node (+fix-slave-config) only one more failover timeout after
+    the failover ended; plus down-after and a margin for a busy host."""
+    live = settings(lab)
+    return 2 * live['failover_timeout'] + live['down_after'] + 20
+
+
 def failover(lab, avoid=None, timeout=60):
     """SENTINEL FAILOVER, repeated when it landed on ``avoid``; returns the steady master.
 
     A failover that Sentinel aborts (e.g. it does not yet see a replica as good, right after a
-    previous test restarted nodes) is asked again of the next Sentinel after ABORTED_AFTER s."""
+    previous test restarted nodes) is asked again of the next Sentinel after ABORTED_AFTER s.
+    Each failover is given settle_time() to reach the steady state."""
     master = lab.steady()
-    deadline = time.monotonic() + timeout
+    settle = settle_time(lab)
+    deadline = time.monotonic() + timeout + settle
     attempt = 0
     while attempt == 0 or master == avoid:
         assert time.monotonic() < deadline, 'no SENTINEL FAILOVER moved the master off %s in %d s' % (avoid, timeout)
@@ -105,7 +116,7 @@ def failover(lab, avoid=None, timeout=60):
                          lambda: lab.sentinel_majority_master() not in (None, old), ABORTED_AFTER)
         except AssertionError:
             print('SENTINEL FAILOVER (attempt %d) did not move the master off %s: asking again' % (attempt, old))
-        master = lab.steady(timeout)
+        master = lab.steady(settle)
     return master
 
 
