@@ -8,7 +8,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 export ANSIBLE_CONFIG="$PWD/ansible.cfg"
 
 # step NAME: print a header and note the time; the test command ends with a table of step -> seconds.
-STEP_NAMES=() STEP_STARTS=()
+STEP_NAMES=() STEP_STARTS=() SIDE_NAMES=() SIDE_SECONDS=()
 step() {
   printf '\n=== %s (%s) ===\n' "$*" "$(date +%T)"
   STEP_NAMES+=("$*") STEP_STARTS+=("$(date +%s)")
@@ -21,8 +21,54 @@ step_table() {
     next=${STEP_STARTS[$((i + 1))]:-$end}
     printf '%-92.92s %7d\n' "${STEP_NAMES[$i]}" "$((next - STEP_STARTS[i]))"
   done
+  for i in "${!SIDE_NAMES[@]}"; do
+    printf '%-92.92s %7s\n' "  beside them: ${SIDE_NAMES[$i]}" "${SIDE_SECONDS[$i]}"
+  done
   total=$((end - ${STEP_STARTS[0]:-$end}))
   printf '%-92s %7d\n' "total" "$total"
+}
+
+# side NAME LOG CMD...: run CMD in the background, its output into LOG; side_wait collects it.
+side() {
+  local name=$1 log=$2
+  shift 2
+  SIDE_NAME=$name SIDE_LOG=$log SIDE_START=$(date +%s)
+  "$@" > "$log" 2>&1 &
+  SIDE_PID=$!
+}
+# kill_tree PID: PID and every process under it (a background step left running by a failure).
+kill_tree() {
+  local child
+  for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do kill_tree "$child"; done
+  kill "$1" 2>/dev/null || true
+}
+on_exit() {
+  step_table
+  if [ -n "${SIDE_PID:-}" ] && kill -0 "$SIDE_PID" 2>/dev/null; then
+    echo "stopping the background step: $SIDE_NAME"
+    kill_tree "$SIDE_PID"
+  fi
+}
+side_wait() {
+  local rc=0
+  wait "$SIDE_PID" || rc=$?
+  SIDE_PID=
+  SIDE_NAMES+=("$SIDE_NAME") SIDE_SECONDS+=("$(($(date +%s) - SIDE_START))")
+  if [ "$rc" -ne 0 ]; then
+    printf '\n=== FAILED (exit %s): %s; the end of its output (all of it: %s) ===\n' "$rc" "$SIDE_NAME" "$SIDE_LOG"
+    tail -n 400 "$SIDE_LOG"
+    exit "$rc"
+  fi
+  printf '\n=== %s: passed (%s s, output in %s) ===\n' "$SIDE_NAME" "${SIDE_SECONDS[-1]}" "$SIDE_LOG"
+}
+
+# Debian 13 (trixie): its lab image (debootstrap), then converge, idempotence and verify of the
+# default scenario. Needs no other step; it holds the lab's container names while it runs.
+trixie_suite() {
+  scripts/lab-image.sh trixie
+  for action in destroy create converge idempotence verify destroy; do
+    KB_LAB_SUITE=trixie molecule "$action" -s default
+  done
 }
 
 deploy() {
@@ -43,13 +89,14 @@ TXT
 }
 
 run_tests() {
-  trap step_table EXIT
+  trap on_exit EXIT
   step "Set up this machine (apt packages, Docker engine, venv, lab image)"
   scripts/setup.sh
-  # The Debian 13 lab image (debootstrap, a few minutes) is built while the first steps run.
+  # The Debian 13 suite runs on the lab while the steps that need no lab run here (2 cores: one
+  # each, mostly); the Molecule scenarios wait for it, they use the same container names.
   mkdir -p .cache
-  scripts/lab-image.sh trixie > .cache/lab-image-trixie.log 2>&1 &
-  trixie_image=$!
+  side "Debian 13 (trixie): lab image, converge, idempotence and verify of the default scenario" \
+    .cache/debian13.log trixie_suite
   step "Unit tests (real redis-server / redis-sentinel / haproxy on loopback) and preflight tests"
   pytest -q tests/unit tests/preflight
   step "Lint (ansible-lint, production profile)"
@@ -66,15 +113,11 @@ run_tests() {
   tests/check_sanity.sh
   step "Changelog fragments: lint and trial release"
   tests/check_changelog.sh
-  step "Molecule scenarios"
+  step "Waiting for the Debian 13 suite (started beside the steps above)"
+  side_wait
   for scenario in ${KB_SCENARIOS:-default tls}; do
     step "Molecule scenario $scenario (create, converge, idempotence, lab suite, verify, destroy)"
     molecule test -s "$scenario"
-  done
-  step "Debian 13 (trixie): converge, idempotence and verify of the default scenario"
-  wait "$trixie_image" || { cat .cache/lab-image-trixie.log; exit 1; }
-  for action in destroy create converge idempotence verify destroy; do
-    KB_LAB_SUITE=trixie molecule "$action" -s default
   done
   step "All tests passed"
 }
