@@ -62,15 +62,6 @@ side_wait() {
   printf '\n=== %s: passed (%s s, output in %s) ===\n' "$SIDE_NAME" "${SIDE_SECONDS[-1]}" "$SIDE_LOG"
 }
 
-# Debian 13 (trixie): its lab image (debootstrap), then converge, idempotence and verify of the
-# default scenario. Needs no other step; it holds the lab's container names while it runs.
-trixie_suite() {
-  scripts/lab-image.sh trixie
-  for action in destroy create converge idempotence verify destroy; do
-    KB_LAB_SUITE=trixie molecule "$action" -s default
-  done
-}
-
 deploy() {
   scripts/setup.sh
   step "Deploying onto the local lab (molecule converge -s default)"
@@ -88,17 +79,23 @@ Validate:  molecule verify -s default        Tear down:  molecule destroy -s def
 TXT
 }
 
+# The Molecule scenarios of the test command, each "<scenario>:<Debian suite of its lab image>":
+# default (plaintext, the whole lab suite) on Debian 12, tls (TLS everywhere, what TLS changes) on
+# Debian 13, so that each supported release and each mode is converged, re-converged and verified
+# once (the unit tests run the TLS configurations against Debian 12's own redis-server and haproxy).
+KB_SCENARIOS=${KB_SCENARIOS:-default:bookworm tls:trixie}
+
 run_tests() {
   trap on_exit EXIT
   step "Set up this machine (apt packages, Docker engine, venv, lab image)"
   scripts/setup.sh
-  # The Debian 13 suite runs on the lab while the steps that need no lab run here (2 cores: one
-  # each, mostly); the Molecule scenarios wait for it, they use the same container names.
+  # The other lab images are built (debootstrap, mostly network) while the steps that need no lab run.
   mkdir -p .cache
-  side "Debian 13 (trixie): lab image, converge, idempotence and verify of the default scenario" \
-    .cache/debian13.log trixie_suite
+  suites=$(for s in $KB_SCENARIOS; do echo "${s#*:}"; done | sort -u | tr '\n' ' ')
+  side "Lab images of the scenarios' Debian releases ($suites)" .cache/lab-images.log \
+    bash -c 'for suite in "$@"; do scripts/lab-image.sh "$suite"; done' lab-images $suites
   step "Unit tests (real redis-server / redis-sentinel / haproxy on loopback) and preflight tests"
-  pytest -q tests/unit tests/preflight
+  pytest -q -n 2 --dist loadfile tests/unit tests/preflight
   step "Lint (ansible-lint, production profile)"
   ansible-lint --profile production
   step "Playbooks pass --syntax-check"
@@ -113,11 +110,12 @@ run_tests() {
   tests/check_sanity.sh
   step "Changelog fragments: lint and trial release"
   tests/check_changelog.sh
-  step "Waiting for the Debian 13 suite (started beside the steps above)"
+  step "Waiting for the lab images (built beside the steps above)"
   side_wait
-  for scenario in ${KB_SCENARIOS:-default tls}; do
-    step "Molecule scenario $scenario (create, converge, idempotence, lab suite, verify, destroy)"
-    molecule test -s "$scenario"
+  for entry in $KB_SCENARIOS; do
+    scenario=${entry%%:*} suite=${entry#*:}
+    step "Molecule scenario $scenario on Debian $suite (create, converge, idempotence, lab suite, verify, destroy)"
+    KB_LAB_SUITE=$suite molecule test -s "$scenario"
   done
   step "All tests passed"
 }

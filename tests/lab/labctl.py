@@ -540,13 +540,18 @@ class Lab(object):
         return time.monotonic()
 
     def heal(self):
-        """Flush INPUT and OUTPUT in every running lab container's namespace (undo partition()/cut_port())."""
+        """Flush INPUT and OUTPUT in every running lab container's namespace (undo partition()/cut_port()).
+
+        Returns time.monotonic() BEFORE the first flush: the containers are healed one after the
+        other, so what a container answers once the heal has begun is no longer "during the
+        partition" (a proxy healed before the last container may already route again)."""
+        began = time.monotonic()
         for container in self.nodes + self.haproxies:
             pid = self.pid(container)
             if pid:
                 self.netns(container, ['-F', 'INPUT'], pid)
                 self.netns(container, ['-F', 'OUTPUT'], pid)
-        return time.monotonic()
+        return began
 
     # -- power cycle
     def restart_all(self, timeout=180):

@@ -173,7 +173,8 @@ def brief(entries, t0, n=3):
 
 def health_track(poller, proxy, t_cut, t_heal):
     """What ``proxy``'s health endpoint answered around a cut: figures and the raw samples."""
-    during = [(s['t'], s['health'][proxy]) for s in poller.between(t_cut) if s['t0'] < t_heal]
+    # A sample is "during" only when it was answered before the heal began (heal() returns that time).
+    during = [(s['t'], s['health'][proxy]) for s in poller.between(t_cut, t_heal)]
     after = [(s['t'], s['health'][proxy]) for s in poller.between(t_heal)]
     first_bad = next(((t, c) for t, c in during if c != 200), None)
     ok_after_bad = [t for t, c in during if first_bad and t > first_bad[0] and c == 200]

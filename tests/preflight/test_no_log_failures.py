@@ -42,10 +42,15 @@ PLAYBOOK = """\
   hosts: redis
   gather_facts: false
   tasks:
-    - name: Pretend that users.acl changed
+    - name: Pretend that users.acl changed (as the role's credential files call reports it)
       ansible.builtin.command: /bin/true
       changed_when: true
+      register: _redis_node_auth_files
       notify: Reload redis ACL users
+
+    - name: The call's list of files written
+      ansible.builtin.set_fact:
+        _redis_node_auth_files: {content_changed: ["{{ redis_node_conf_dir }}/{{ kb_changed_file | default('users.acl') }}"]}
 
     - name: Apply the credentials at run time (flushes the handlers first)
       ansible.builtin.import_role:
@@ -136,6 +141,15 @@ def test_handler_applies_the_users(tmp_path, server):
     assert {"default", "kb-admin", "kb-replication", "kb-sentinel", "kb-healthcheck"} <= set(users), users
     assert server.cli("CONFIG", "GET", "masteruser") == ["masteruser", "kb-replication"]
     assert "FAILED!" not in output
+    assert_no_secret(output)
+
+
+def test_handler_applies_nothing_when_only_another_credential_file_changed(tmp_path, server):
+    """The credential files are written by one call: a change of redis-auth.conf alone loads no ACL user."""
+    rc, output = run(tmp_path, server.port, kb_changed_file="redis-auth.conf")
+    assert re.search(r"RUNNING HANDLER \[keybuzz.redis_ha.redis_node : Reload redis ACL users \| Apply each user with ACL SETUSER\]"
+                     r"\s*\**\s*skipping: \[redis-01\]", output), output
+    assert set(server.cli("ACL", "USERS")) == {"default", "kb-admin"}
     assert_no_secret(output)
 
 
