@@ -50,16 +50,54 @@ on_exit() {
   fi
 }
 side_wait() {
-  local rc=0
+  local rc=0 seconds name
   wait "$SIDE_PID" || rc=$?
   SIDE_PID=
-  SIDE_NAMES+=("$SIDE_NAME") SIDE_SECONDS+=("$(($(date +%s) - SIDE_START))")
+  # The background lane's own steps (lane_step), then its whole time.
+  while IFS=$'\t' read -r seconds name; do
+    SIDE_NAMES+=("$name") SIDE_SECONDS+=("$seconds")
+  done < "${LANE_TIMES:-/dev/null}"
+  SIDE_NAMES+=("$SIDE_NAME (whole lane)") SIDE_SECONDS+=("$(($(date +%s) - SIDE_START))")
   if [ "$rc" -ne 0 ]; then
     printf '\n=== FAILED (exit %s): %s; the end of its output (all of it: %s) ===\n' "$rc" "$SIDE_NAME" "$SIDE_LOG"
     tail -n 400 "$SIDE_LOG"
     exit "$rc"
   fi
   printf '\n=== %s: passed (%s s, output in %s) ===\n' "$SIDE_NAME" "${SIDE_SECONDS[-1]}" "$SIDE_LOG"
+}
+
+# lane_step NAME CMD...: one step of a background lane, timed into LANE_TIMES; a failure ends the lane.
+lane_step() {
+  local name=$1 start rc=0
+  shift
+  start=$(date +%s)
+  printf '\n=== %s (%s) ===\n' "$name" "$(date +%T)"
+  "$@" || rc=$?
+  printf '%s\t%s\n' "$(($(date +%s) - start))" "$name" >> "$LANE_TIMES"
+  if [ "$rc" -ne 0 ]; then
+    printf '\n=== FAILED (exit %s): %s ===\n' "$rc" "$name"
+    return "$rc"
+  fi
+}
+syntax_checks() {
+  local playbook
+  for playbook in playbooks/*.yml; do
+    ansible-playbook --syntax-check -i inventories/lab/hosts.yml "$playbook" || return
+  done
+}
+lab_images() {
+  local suite
+  for suite in "$@"; do scripts/lab-image.sh "$suite" || return; done
+}
+# The checks that need no lab and no timing: they run beside the unit tests (2 cores, one each).
+static_checks() {
+  lane_step "Lab images of the scenarios' Debian releases ($*)" lab_images "$@" &&
+  lane_step "Lint (ansible-lint, production profile)" ansible-lint --profile production &&
+  lane_step "Playbooks pass --syntax-check" syntax_checks &&
+  lane_step "Role defaults match meta/argument_specs.yml" python tests/check_argument_specs.py &&
+  lane_step "Collection builds, installs, and its modules render with ansible-doc" tests/check_collection_build.sh &&
+  lane_step "ansible-test sanity on the plugins" tests/check_sanity.sh &&
+  lane_step "Changelog fragments: lint and trial release" tests/check_changelog.sh
 }
 
 deploy() {
@@ -89,28 +127,18 @@ run_tests() {
   trap on_exit EXIT
   step "Set up this machine (apt packages, Docker engine, venv, lab image)"
   scripts/setup.sh
-  # The other lab images are built (debootstrap, mostly network) while the steps that need no lab run.
+  # Two lanes on the 2 cores: the unit and preflight tests here (real processes, timing-sensitive:
+  # they run alone in their lane), the lab images and the static checks beside them.
   mkdir -p .cache
+  LANE_TIMES=.cache/static-checks.times
+  : > "$LANE_TIMES"
   suites=$(for s in $KB_SCENARIOS; do echo "${s#*:}"; done | sort -u | tr '\n' ' ')
-  side "Lab images of the scenarios' Debian releases ($suites)" .cache/lab-images.log \
-    bash -c 'for suite in "$@"; do scripts/lab-image.sh "$suite"; done' lab-images $suites
+  # shellcheck disable=SC2086 # suites is a space-separated list
+  side "Lab images and static checks (lint, syntax, argument specs, build, sanity, changelog)" \
+    .cache/static-checks.log static_checks $suites
   step "Unit tests (real redis-server / redis-sentinel / haproxy on loopback) and preflight tests"
-  pytest -q -n 2 --dist loadfile tests/unit tests/preflight
-  step "Lint (ansible-lint, production profile)"
-  ansible-lint --profile production
-  step "Playbooks pass --syntax-check"
-  for playbook in playbooks/*.yml; do
-    ansible-playbook --syntax-check -i inventories/lab/hosts.yml "$playbook"
-  done
-  step "Role defaults match meta/argument_specs.yml"
-  python tests/check_argument_specs.py
-  step "Collection builds, installs, and its modules render with ansible-doc"
-  tests/check_collection_build.sh
-  step "ansible-test sanity on the plugins"
-  tests/check_sanity.sh
-  step "Changelog fragments: lint and trial release"
-  tests/check_changelog.sh
-  step "Waiting for the lab images (built beside the steps above)"
+  pytest -q tests/unit tests/preflight
+  step "Waiting for the lab images and static checks (beside the unit tests)"
   side_wait
   for entry in $KB_SCENARIOS; do
     scenario=${entry%%:*} suite=${entry#*:}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up this machine (Debian 12, root) for the lab and the tests. Idempotent and quick when
 # everything is already there: apt packages, the Docker engine (started if not running),
-# a pinned Python venv in .venv, the collection linked for Ansible, and the lab image.
+# a pinned Python venv (.venv, a link to one kept per requirements under ~/.cache), the collection
+# linked for Ansible, and the lab image.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -34,14 +35,22 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || { tail -n 20 /var/log/dockerd.log; echo "dockerd did not start" >&2; exit 1; }
 fi
 
-stamp=.venv/.kb-requirements.sha
-want=$(cat requirements.txt constraints.txt | sha256sum | cut -d' ' -f1)
-if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  log "Creating the Python venv (.venv) from requirements.txt + constraints.txt"
-  python3 -m venv .venv
-  .venv/bin/pip install -q --upgrade pip >/dev/null
-  .venv/bin/pip install -q -r requirements.txt -c constraints.txt
-  echo "$want" > "$stamp"
+# The venv is kept outside the clone, one per content of requirements.txt + constraints.txt, and
+# .venv links to it: a fresh clone (CI) on a machine that already built it does not build it again.
+want=$(cat requirements.txt constraints.txt | sha256sum | cut -c1-16)
+venv=${KB_VENV_CACHE:-$HOME/.cache/keybuzz-redis_ha}/venv-$want
+if [ ! -f "$venv/.kb-complete" ]; then
+  log "Creating the Python venv ($venv) from requirements.txt + constraints.txt"
+  rm -rf "$venv"
+  mkdir -p "$(dirname "$venv")"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip >/dev/null
+  "$venv/bin/pip" install -q -r requirements.txt -c constraints.txt
+  touch "$venv/.kb-complete"
+fi
+if [ "$(readlink .venv 2>/dev/null)" != "$venv" ]; then
+  rm -rf .venv
+  ln -s "$venv" .venv
 fi
 
 # Ansible finds this repository as the collection keybuzz.redis_ha through ansible.cfg.

@@ -47,7 +47,7 @@ options:
     type: list
     elements: dict
     default: []
-    suboptions:
+    suboptions: &file_suboptions
       dest:
         description: The file.
         type: path
@@ -57,13 +57,15 @@ options:
         type: str
         required: true
       owner:
-        description: Owner (name). Unchanged when omitted (root for a new file).
+        description: Owner (name). When omitted, the replaced file's, or for a new file the user the module runs as.
         type: str
       group:
         description: Group (name). Unchanged when omitted.
         type: str
       mode:
-        description: Mode, as an octal string such as V('0644').
+        description:
+          - Mode, as an octal string such as V('0644').
+          - When omitted, the replaced file's, or for a new file 0666 less the umask.
         type: str
       force:
         description: Replace the content of an existing file. With V(false) the file is only created when it is absent.
@@ -72,32 +74,11 @@ options:
   secret_files:
     description:
       - Files whose content holds secrets (passwords, hashes). As O(files), but their content is
-        never returned: a diff only says that the file changed.
+        never returned; a diff only says that the file changed.
     type: list
     elements: dict
     default: []
-    suboptions:
-      dest:
-        description: The file.
-        type: path
-        required: true
-      content:
-        description: The whole content of the file.
-        type: str
-        required: true
-      owner:
-        description: Owner (name). Unchanged when omitted.
-        type: str
-      group:
-        description: Group (name). Unchanged when omitted.
-        type: str
-      mode:
-        description: Mode, as an octal string such as V('0600').
-        type: str
-      force:
-        description: Replace the content of an existing file. With V(false) the file is only created when it is absent.
-        type: bool
-        default: true
+    suboptions: *file_suboptions
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -280,6 +261,20 @@ def read_existing(dest):
         return fh.read(), st
 
 
+def effective_attributes(wanted, st):
+    """What a new copy of a file gets: the wanted owner, group and mode; where one is not given,
+    the replaced file's (a new file: this user's, and 0666 less the umask)."""
+    uid, gid, mode = wanted
+    if st is not None:
+        return (st.st_uid if uid is None else uid, st.st_gid if gid is None else gid,
+                stat.S_IMODE(st.st_mode) if mode is None else mode)
+    if mode is None:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    return uid, gid, mode
+
+
 def write_atomically(dest, data, wanted):
     """Write data next to dest with its attributes, then rename it over dest."""
     directory = os.path.dirname(dest) or '.'
@@ -318,7 +313,7 @@ def ensure_file(entry, secret, check_mode, want_diff):
     if check_mode:
         return write, attributes, (None if existing is None else sha1(existing)), diff
     if write:
-        write_atomically(dest, data, wanted)
+        write_atomically(dest, data, effective_attributes(wanted, st))
     elif attributes:
         apply_attributes(dest, wanted)
     return write, attributes, sha1(data if write else existing), diff
@@ -361,7 +356,8 @@ def main():
                          options=dict(path=dict(type='path', required=True), **_ENTRY)),
         files=dict(type='list', elements='dict', default=[],
                    options=dict(_FILE, content=dict(type='str', required=True))),
-        secret_files=dict(type='list', elements='dict', default=[], options=secret_file),
+        # The list itself is no secret (paths, owners, modes); its items' content is (no_log above).
+        secret_files=dict(type='list', elements='dict', default=[], options=secret_file, no_log=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     try:

@@ -130,18 +130,33 @@ def test_secret_content_never_leaves_the_module(tmp_path):
     assert any(d['after'] == 'port 6379\n' for d in result['diff'])
 
 
-@pytest.mark.parametrize('case, expected', [
+@pytest.mark.parametrize('failure, expected', [
     ('missing_dir', 'file {tmp}/absent/secret.conf: No such file or directory'),
     ('not_a_dir', 'directory {tmp}/plainfile: {tmp}/plainfile exists and is not a directory'),
     ('bad_mode', 'file {tmp}/m: mode \'rw\' is not an octal number such as 0640'),
 ])
-def test_failures_name_the_path_and_never_the_content(tmp_path, run_module, case, expected):
+def test_failures_name_the_path_and_never_the_content(tmp_path, run_module, failure, expected):
     (tmp_path / 'plainfile').write_text('x')
     params = {
         'missing_dir': dict(secret_files=[dict(dest=str(tmp_path / 'absent' / 'secret.conf'), content=SECRET)]),
         'not_a_dir': dict(directories=[dict(path=str(tmp_path / 'plainfile'))]),
         'bad_mode': dict(files=[dict(dest=str(tmp_path / 'm'), content=SECRET, mode='rw')]),
-    }[case]
+    }[failure]
     failed = run_module(module, params, expect_fail=True)
     assert failed['msg'] == expected.format(tmp=tmp_path)
     assert 'Sup3r' not in json.dumps(failed)
+
+
+def test_unspecified_attributes_are_kept_or_follow_the_umask(tmp_path, run_module):
+    kept = tmp_path / 'kept.conf'
+    kept.write_text('old\n')
+    os.chown(kept, 0, grp.getgrnam(OTHER_GROUP).gr_gid)
+    os.chmod(kept, 0o640)
+    new = tmp_path / 'new.conf'
+    old_umask = os.umask(0o022)
+    try:
+        run_module(module, dict(files=[dict(dest=str(kept), content='new\n'), dict(dest=str(new), content='x\n')]))
+    finally:
+        os.umask(old_umask)
+    assert kept.read_text() == 'new\n' and attrs(kept) == (OTHER_GROUP, '0o640')
+    assert attrs(new)[1] == '0o644'
