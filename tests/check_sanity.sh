@@ -77,8 +77,8 @@ if [ -d "$keep" ]; then
   mv "$keep" "$collection/tests/output/.tmp/delegation"
 fi
 
-# KB_SANITY_TARGETS: what is tested (default: the plugins; set it empty for the whole collection).
-targets=${KB_SANITY_TARGETS-plugins/}
+# KB_SANITY_TARGETS: what is tested (default: the plugins and meta/runtime.yml; set it empty for the whole collection).
+targets=${KB_SANITY_TARGETS-plugins/ meta/runtime.yml}
 log=$work/last-run.log
 cd "$collection"
 echo "ansible-test sanity ($("$ansible_test" --version)) on $namespace.$name ${targets:-(everything)}, Python $python_version venvs"
