@@ -38,7 +38,7 @@ fi
 # The venv is kept outside the clone, one per content of requirements.txt + constraints.txt, and
 # .venv links to it: a fresh clone (CI) on a machine that already built it does not build it again.
 want=$(cat requirements.txt constraints.txt | sha256sum | cut -c1-16)
-venv=${KB_VENV_CACHE:-$HOME/.cache/keybuzz-redis_ha}/venv-$want
+venv=${KB_VENV_CACHE:-${HOME:-/root}/.cache/keybuzz-redis_ha}/venv-$want
 if [ ! -f "$venv/.kb-complete" ]; then
   log "Creating the Python venv ($venv) from requirements.txt + constraints.txt"
   rm -rf "$venv"
