@@ -163,6 +163,10 @@ class Problem(Exception):
     """A path that cannot be put in place: the message names it and why."""
 
 
+# The owner or group of a path in check mode when it does not exist yet (no real uid/gid is -2).
+UNKNOWN = -2
+
+
 class UnknownOwner(Problem):
     """The owner or group does not exist (yet: in check mode, the package that creates it is not installed)."""
 
@@ -202,8 +206,6 @@ def wanted_attributes(entry, check_mode):
         uid = gid = UNKNOWN
     return uid, gid, _mode(entry['mode']) if entry.get('mode') else None
 
-
-UNKNOWN = -2
 
 
 def attributes_differ(st, wanted):
