@@ -207,7 +207,6 @@ def wanted_attributes(entry, check_mode):
     return uid, gid, _mode(entry['mode']) if entry.get('mode') else None
 
 
-
 def attributes_differ(st, wanted):
     uid, gid, mode = wanted
     return ((uid is not None and st.st_uid != uid) or (gid is not None and st.st_gid != gid)
