@@ -79,6 +79,13 @@ options:
     elements: dict
     default: []
     suboptions: *file_suboptions
+  read:
+    description:
+      - Small text files (state notes, at most 64 KiB) to read and return in RV(contents), read before
+        anything is written. Saves a separate round trip when a role needs both.
+    type: list
+    elements: path
+    default: []
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -135,8 +142,14 @@ checksums:
   returned: always
   type: dict
   sample: {/etc/redis/redis.conf: 5f2b1d0c4a3e2d1f0a9b8c7d6e5f4a3b2c1d0e9f}
+contents:
+  description: The text of each file of O(read), V(null) for a file that does not exist.
+  returned: always
+  type: dict
+  sample: {/var/lib/keybuzz-haproxy-redis/pending-restarts.json: '["reload"]'}
 '''
 
+import errno
 import grp
 import hashlib
 import os
@@ -146,6 +159,8 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
+
+READ_LIMIT = 64 * 1024
 
 _ENTRY = dict(
     owner=dict(type='str'),
@@ -322,7 +337,18 @@ def ensure_file(entry, secret, check_mode, want_diff):
 
 def run(params, check_mode, want_diff):
     """The whole call; returns the module's result (raises Problem for a path that cannot be put in place)."""
-    result = dict(changed=False, changed_paths=[], content_changed=[], checksums={})
+    result = dict(changed=False, changed_paths=[], content_changed=[], checksums={}, contents={})
+    for path in params['read']:
+        try:
+            with open(path, 'rb') as handle:
+                data = handle.read(READ_LIMIT + 1)
+        except (OSError, IOError) as exc:
+            if getattr(exc, 'errno', None) != errno.ENOENT:
+                raise Problem('read %s: %s' % (path, to_native(getattr(exc, 'strerror', None) or exc)))
+            data = None
+        if data is not None and len(data) > READ_LIMIT:
+            raise Problem('read %s: larger than %d bytes' % (path, READ_LIMIT))
+        result['contents'][path] = None if data is None else to_text(data, errors='surrogate_or_replace')
     diffs = []
     for entry in params['directories']:
         try:
@@ -359,6 +385,7 @@ def main():
                    options=dict(_FILE, content=dict(type='str', required=True))),
         # The list itself is no secret (paths, owners, modes); its items' content is (no_log above).
         secret_files=dict(type='list', elements='dict', default=[], options=secret_file, no_log=False),
+        read=dict(type='list', elements='path', default=[]),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     try:

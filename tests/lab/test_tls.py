@@ -79,9 +79,12 @@ def test_forced_renewal_is_loaded_without_restarting_redis(tls_lab):
                   for what, address, port in endpoints(lab))
     pids = lab.pids()
     work = lab.workload().start()
+    # Which master each Sentinel names, every 0.2 s: HAProxy must keep a Sentinel majority.
+    poller = lab.watch(interval=0.2, parts=('sentinels',))
     # Every certificate "expires within" 100000 days: each one is re-issued and loaded.
     result = lab.playbook('site.yml', '-e', 'redis_ha_tls_renew_days=100000')
     time.sleep(1)
+    poller.stop()
     report = lab.finish(work, 'forced TLS certificate renewal (site.yml)', dict(recap=recap(result)))
     assert result.returncode == 0, result.stdout[-3000:]
     after = dict(((what, address, port), peer_certificate(lab, address, port)['serialNumber'])
@@ -91,8 +94,16 @@ def test_forced_renewal_is_loaded_without_restarting_redis(tls_lab):
     now = lab.pids()
     restarted = [unit for unit in pids if unit.endswith('/redis-server') and pids[unit] != now[unit]]
     assert not restarted, 'redis-server restarted for a certificate: %s' % restarted
-    # HAProxy reloads (its master process stays); the Sentinels restart one at a time.
+    # HAProxy reloads (its master process stays); the Sentinels restart one at a time, each back in
+    # agreement before the next (keybuzz.redis_ha.rolling_restart): a majority always names the master.
     assert all(pids[u] == now[u] for u in pids if u.endswith('/haproxy')), (pids, now)
+    sentinels = sorted(u for u in pids if u.endswith('/redis-sentinel'))
+    assert [u for u in sentinels if pids[u] != now[u]] == sentinels, 'Sentinels not restarted: %s' % (pids, now)
+    majority = len(lab.sentinels) // 2 + 1
+    samples = poller.between(0)
+    short = [(round(s['t0'] - samples[0]['t0'], 1), s['sentinels']) for s in samples
+             if list(s['sentinels'].values()).count(master) < majority]
+    assert len(samples) > 50 and not short, 'without a Sentinel majority naming %s: %s' % (master, short[:5])
     assert lab.steady(60) == master
     assert_invariants(report)
     assert_no_secret(lab, result.stdout)

@@ -160,3 +160,19 @@ def test_unspecified_attributes_are_kept_or_follow_the_umask(tmp_path, run_modul
         os.umask(old_umask)
     assert kept.read_text() == 'new\n' and attrs(kept) == (OTHER_GROUP, '0o640')
     assert attrs(new)[1] == '0o644'
+
+
+def test_read_returns_what_was_there_before_the_writes(tmp_path, run_module):
+    note = tmp_path / 'note.json'
+    absent = tmp_path / 'absent.json'
+    note.write_text('["reload"]')
+    result = run_module(module, dict(read=[str(note), str(absent)], files=[dict(dest=str(note), content='[]')]))
+    assert result['contents'] == {str(note): '["reload"]', str(absent): None}
+    assert note.read_text() == '[]' and result['changed_paths'] == [str(note)]
+
+
+def test_read_refuses_a_large_file(tmp_path, run_module):
+    big = tmp_path / 'big'
+    big.write_bytes(b'x' * (module.READ_LIMIT + 1))
+    failed = run_module(module, dict(read=[str(big)]), expect_fail=True)
+    assert failed['msg'] == 'read %s: larger than %d bytes' % (big, module.READ_LIMIT)
