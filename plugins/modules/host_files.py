@@ -146,7 +146,7 @@ contents:
   description: The text of each file of O(read), V(null) for a file that does not exist.
   returned: always
   type: dict
-  sample: {/var/lib/keybuzz-haproxy-redis/pending-restarts.json: '["reload"]'}
+  sample: {/run/keybuzz-haproxy-redis-pending.json: '["reload"]'}
 '''
 
 import errno

@@ -113,6 +113,36 @@ def test_frozen_master_comes_back_as_replica(steady_lab):
     assert not late, 'the resumed old master acknowledged writes: %s' % late[:3]
 
 
+# Stalls shorter than down-after (5 s): a fork for an AOF rewrite or a full sync, a slow command, an
+# fsync on a slow disk. Clients must wait them out, not be dropped.
+STALLS = (1.5, 3.0)
+STALL_SLACK = 0.2
+
+
+def test_short_stalls_keep_clients(steady_lab):
+    """A master that pauses for less than down-after (SIGSTOP, then SIGCONT) is not a failure: no
+    failover, HAProxy closes no client connection (haproxy_redis_master_check_fall), and writes stop
+    no longer than the stall plus 0.2 s. (A stall longer than down-after still fails over:
+    test_frozen_master_comes_back_as_replica.)"""
+    lab = steady_lab
+    master = lab.steady()
+    for stall in STALLS:
+        # The clients wait up to stall + 2 s for an answer (else they would give up themselves).
+        work = lab.workload(timeout=stall + 2).start()
+        time.sleep(2)
+        t_stop = lab.kill(master, signal='SIGSTOP')
+        time.sleep(stall)
+        t_cont = lab.kill(master, signal='SIGCONT')
+        time.sleep(2)
+        report = lab.finish(work, 'master stalled %.1f s (SIGSTOP, then SIGCONT)' % stall)
+        frozen = t_cont - t_stop
+        longest = report['unavailability']['overall']['longest']
+        assert report['failures'] == 0, 'clients dropped during a %.1f s stall: %s' % (frozen, report['error_classes'])
+        assert longest <= frozen + STALL_SLACK, 'writes stopped %.2f s for a %.2f s stall' % (longest, frozen)
+        assert lab.steady(30) == master, 'a %.1f s stall caused a failover' % frozen
+        assert_invariants(report)
+
+
 SIDE_WRITER = r'''
 import json, sys, time, redis
 password = sys.stdin.readline().strip()

@@ -18,7 +18,7 @@ from labctl import assert_invariants, assert_no_secret, recap
 
 DROPIN = '/etc/systemd/system/haproxy.service.d/keybuzz-redis.conf'
 FAIL_DIR = '/run/systemd/system/haproxy-redis-watcher.service.d'
-PENDING = '/var/lib/keybuzz-haproxy-redis/pending-restarts.json'  # roles/haproxy_redis/vars/main.yml
+PENDING = '/run/keybuzz-haproxy-redis-pending.json'  # roles/haproxy_redis/vars/main.yml
 # Longest stretch in which NO HAProxy node acknowledged a write (both writers together). A restart
 # of one node alone shows as ~2.5 s on that node's writer; both down together showed as 1.6 s.
 NO_OUTAGE = 0.5
@@ -72,3 +72,45 @@ def test_haproxy_dropin_change_restarts_one_node_at_a_time(steady_lab):
     assert lab.steady(60) == master
     assert_invariants(report)
     assert_no_secret(lab, result.stdout)
+
+
+SENTINEL_UNIT = '/etc/systemd/system/redis-sentinel.service'
+SENTINEL_NOTE = '/run/keybuzz-redis-sentinel-restart'  # roles/redis_sentinel/vars/main.yml
+SENTINEL_FAIL_DIR = '/run/systemd/system/redis-sentinel.service.d'
+
+
+def test_sentinel_restarts_wait_for_a_whole_group(steady_lab):
+    """Sentinels whose unit changed restart one at a time, and not at all while another Sentinel is
+    down (restarting one more would leave no majority): site.yml stops before any restart and says
+    why; the restarts stay due (a note on each host) and the next run, with the group whole again,
+    does them."""
+    lab = steady_lab
+    master = lab.steady()
+    down, others = lab.sentinels[-1], lab.sentinels[:-1]
+    before = lab.pids()
+    for sentinel in lab.sentinels:
+        lab.sh(sentinel, "echo '# changed by test_rolling' >> %s" % SENTINEL_UNIT)
+    lab.sh(down, 'mkdir -p %s && printf "[Service]\\nExecStartPre=/bin/false\\n" > %s/zz-test.conf && '
+                 'systemctl daemon-reload && systemctl stop redis-sentinel.service' % (SENTINEL_FAIL_DIR, SENTINEL_FAIL_DIR))
+    try:
+        refused = lab.playbook('site.yml', '-e', 'redis_sentinel_health_retries=3')
+    finally:
+        lab.sh(down, 'rm -rf %s && systemctl daemon-reload' % SENTINEL_FAIL_DIR)
+    assert refused.returncode != 0, refused.stdout[-3000:]
+    assert 'Before any restart (Sentinel), the Sentinels did not all answer and agree' in refused.stdout, refused.stdout[-3000:]
+    now = lab.pids()
+    for sentinel in others:
+        unit = '%s/redis-sentinel' % sentinel
+        assert now[unit] == before[unit], '%s restarted while %s was down' % (unit, down)
+        assert lab.sh(sentinel, 'cat %s' % SENTINEL_NOTE).strip() == 'restart'
+    result = lab.playbook('site.yml')
+    assert result.returncode == 0, result.stdout[-3000:]
+    after = lab.pids()
+    for sentinel in others:
+        unit = '%s/redis-sentinel' % sentinel
+        assert after[unit] != before[unit], '%s was not restarted by the next run' % unit
+        assert lab.sh(sentinel, 'test -e %s && echo left || true' % SENTINEL_NOTE).strip() == '', 'note left'
+    assert after['%s/redis-sentinel' % down] > 0
+    assert [u for u in before if not u.endswith('/redis-sentinel') and before[u] != after[u]] == []
+    assert lab.steady(60) == master
+    assert_no_secret(lab, refused.stdout + result.stdout)

@@ -489,6 +489,10 @@ def test_without_sentinels_a_master_that_lost_its_replicas_is_not_routed(lab):
     follows again."""
     master = settle(lab)
     replicas = [name for name in lab.nodes if name != master]
+    # Without a Sentinel majority only the sole node whose own check says role:master is routed: wait
+    # until a node demoted by an earlier test has failed its haproxy_redis_master_check_fall checks.
+    wait_for(lambda: [k[1] for k, v in lab.show_stat().items() if k[0] == 'bk_redis' and v['up']] == [master],
+             timeout=10, what='only the master up in bk_redis')
     for proc in lab.sentinels.values():
         proc.stop()
     try:
