@@ -12,8 +12,9 @@ DOCUMENTATION = r'''
 name: ha_rules
 short_description: The keybuzz.redis_ha decision rules as filters
 description:
-  - C(choose_master), C(fence_problems), C(split_brain_problems), C(max_lag_for) and C(view_changed) call the functions of the same
-    name in C(plugins/module_utils/ha_rules.py); see that file for the rules.
+  - C(choose_master), C(fence_problems), C(split_brain_problems), C(max_lag_for), C(view_changed) and C(lock_outcome) call the
+    functions of the same name in C(plugins/module_utils/ha_rules.py); see that file for the rules.
+  - C(lock_outcome) takes the C(results) of a loop of the C(keybuzz.redis_ha.cluster_lock) module over the lock hosts.
 author: KeyBuzz (@keybuzz)
 '''
 
@@ -44,11 +45,25 @@ def view_changed(planned_master, current_master):
     return ha_rules.view_changed(planned_master, current_master or None) or ''
 
 
+def lock_outcome(results, lock_hosts):
+    """Does the run hold the cluster lock: the results of a cluster_lock loop (item = lock host)."""
+    answers = []
+    for res in results or []:
+        answer = dict(host=res.get('item'))
+        if res.get('unreachable') or res.get('failed') or not res.get('action'):
+            answer['error'] = ' '.join(str(res.get('msg') or 'no answer').split())
+        else:
+            answer.update(action=res['action'], why=res.get('why'), lock=res.get('lock'))
+        answers.append(answer)
+    return ha_rules.lock_outcome(answers, list(lock_hosts or []))
+
+
 class FilterModule(object):
     def filters(self):
         return {
             'choose_master': choose_master,
             'fence_problems': fence_problems,
+            'lock_outcome': lock_outcome,
             'max_lag_for': max_lag_for,
             'split_brain_problems': split_brain_problems,
             'view_changed': view_changed,

@@ -250,3 +250,86 @@ def view_changed(planned_master, current_sentinel_master):
         return ('the master changed since the run started (planned %s, a Sentinel majority now names %s)'
                 % (planned_master, current_sentinel_master))
     return None
+
+
+# --- may this run change the cluster (the cluster lock) ------------------------------------------
+#
+# Playbooks that change topology or restart services hold one lock for their whole run: a record
+# on each lock host (the Redis hosts), taken in host order; the run holds the lock while a strict
+# majority of the lock hosts carry its record (two runs cannot both hold a majority). A record
+# names its run (``id``), who started it (``holder``, ``controller``, ``pid``), what for
+# (``purpose``), when (``started``) and until when it stands (``expires``, the lock host's clock:
+# every host compares with its own clock, so clock skew between hosts does not matter).
+
+def lock_decision(existing, run_id, now, take_over=None, run_over=False):
+    """What a run (``run_id``) may do with a lock host's record ``existing`` (``None``: no record)
+    at ``now`` (the lock host's clock): ``(action, why)`` with ``action`` one of
+
+    * ``'acquire'``: no record;
+    * ``'renew'``: the record is this run's;
+    * ``'take_over'``: the record is stale (expired, its run is over: ``run_over``, decided on the
+      controller that started it) or it is the one the operator asked to break (``take_over``,
+      its id: a newer lock by someone else is still refused);
+    * ``'refuse'``: another run holds it (``why`` names it).
+    """
+    if not existing:
+        return 'acquire', 'no lock'
+    if existing.get('id') == run_id:
+        return 'renew', 'this run holds the lock'
+    expires = float(existing.get('expires') or 0)
+    if expires <= now:
+        return 'take_over', 'the lock of %s expired %d s ago' % (lock_holder_text(existing), now - expires)
+    if run_over:
+        return 'take_over', 'the run that held the lock (%s) is over' % lock_holder_text(existing)
+    if take_over and existing.get('id') == take_over:
+        return 'take_over', 'broken on request (cluster_lock_break=%s): %s' % (take_over, lock_holder_text(existing))
+    return 'refuse', 'held by %s, expires in %d s' % (lock_holder_text(existing), expires - now)
+
+
+def lock_holder_text(record):
+    """One line naming the run that holds ``record``."""
+    return '%s run by %s (pid %s), started %s, lock id %s' % (
+        record.get('purpose') or 'a playbook', record.get('holder') or 'someone', record.get('pid') or '?',
+        record.get('started_text') or '?', record.get('id') or '?')
+
+
+def lock_run_over(record, controller, alive):
+    """Whether the run that wrote ``record`` is known to be over: it ran on ``controller`` (this
+    controller) and ``alive`` (whether its process still runs there) is false. From another
+    controller nothing can tell: the record stands until it expires or is broken."""
+    return bool(record) and record.get('controller') == controller and not alive
+
+
+def lock_outcome(answers, lock_hosts):
+    """Does the run hold the cluster lock? ``answers``: one dict per lock host asked, with ``host``
+    and either ``action`` (lock_decision's, as the host applied it) and ``lock`` (the record that
+    stands there now), or ``error`` (unreachable, failed). Returns a dict: ``held``; ``granted``
+    (hosts that carry this run's record, to give back when not held); ``taken_over`` (why, for each
+    stale lock replaced); ``holders`` (one line per other run that holds records); ``message`` (why
+    not held, '' when held).
+    """
+    hosts = sorted(set(lock_hosts))
+    need = majority(len(hosts)) if hosts else 1
+    granted = [a['host'] for a in answers if a.get('action') in ('acquire', 'renew', 'take_over')]
+    taken_over = []
+    for a in answers:
+        if a.get('action') == 'take_over' and a.get('why') not in taken_over:
+            taken_over.append(a.get('why'))
+    refused = [a for a in answers if a.get('action') == 'refuse']
+    errors = ['%s: %s' % (a['host'], a['error']) for a in answers if a.get('error')]
+    holders = []
+    for a in refused:
+        line = a.get('why') or lock_holder_text(a.get('lock') or {})
+        if line not in holders:
+            holders.append(line)
+    held = len(granted) >= need
+    message = ''
+    if not held:
+        parts = ['the cluster lock is held on %d of %d lock hosts (%s), %d needed'
+                 % (len(granted), len(hosts), ', '.join(granted) or 'none', need)]
+        if holders:
+            parts.append('another run holds it: %s' % '; '.join(holders))
+        if errors:
+            parts.append('not asked: %s' % '; '.join(errors))
+        message = '. '.join(parts)
+    return dict(held=held, granted=granted, taken_over=taken_over, holders=holders, need=need, message=message)

@@ -645,16 +645,64 @@ class Lab(object):
         return report
 
     # -- ansible
-    def playbook(self, playbook, *args, **kwargs):
-        """Run a playbook of the repo against the lab; returns the CompletedProcess (output captured)."""
+    def playbook_command(self, playbook, *args):
         cmd = ['ansible-playbook', '-i', self.inventory, os.path.join(REPO, 'playbooks', playbook)]
         if self.tls:  # also where the inventory does not set it (KB_LAB_TLS)
             cmd += ['-e', json.dumps({'redis_ha_tls': True})]
-        cmd += list(args)
-        result = subprocess.run(cmd, cwd=REPO, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                universal_newlines=True, timeout=kwargs.get('timeout', 900))
+        return cmd + list(args)
+
+    def playbook(self, playbook, *args, **kwargs):
+        """Run a playbook of the repo against the lab; returns the CompletedProcess (output captured)."""
+        result = subprocess.run(self.playbook_command(playbook, *args), cwd=REPO, env=ansible_env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                                timeout=kwargs.get('timeout', 900))
         result.stdout = re.sub(r'\x1b\[[0-9;]*m', '', result.stdout)
         return result
+
+    def start_playbook(self, playbook, *args):
+        """Start a playbook of the repo against the lab in the background (RunningPlaybook)."""
+        return RunningPlaybook(self.playbook_command(playbook, *args))
+
+
+class RunningPlaybook(object):
+    """A playbook run in the background: its output lines as they come, wait_for_line(), finish()."""
+
+    def __init__(self, cmd):
+        self.proc = subprocess.Popen(cmd, cwd=REPO, env=ansible_env(), stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, universal_newlines=True)
+        self.lines = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, name='playbook-output', daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            with self._changed:
+                self.lines.append(re.sub(r'\x1b\[[0-9;]*m', '', line))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for_line(self, pattern, timeout=300):
+        """Wait until an output line matches ``pattern`` (regex); returns it. Fails when the run ends first."""
+        deadline = time.monotonic() + timeout
+        seen = 0
+        with self._changed:
+            while True:
+                for line in self.lines[seen:]:
+                    if re.search(pattern, line):
+                        return line
+                seen = len(self.lines)
+                if not self._reader.is_alive() or time.monotonic() > deadline:
+                    raise AssertionError('no output line matched %r (run %s): %s' % (
+                        pattern, 'ended' if not self._reader.is_alive() else 'timed out', ''.join(self.lines[-40:])))
+                self._changed.wait(1.0)
+
+    def finish(self, timeout=900):
+        """Wait for the end; returns a CompletedProcess like Lab.playbook()'s."""
+        self.proc.wait(timeout)
+        self._reader.join(30)
+        return subprocess.CompletedProcess(self.proc.args, self.proc.returncode, ''.join(self.lines))
 
 
 class Poller(object):
@@ -747,7 +795,18 @@ def assert_nothing_changed(lab, result):
     hosts = recap(result)
     assert sorted(hosts) == sorted(set(lab.nodes + lab.sentinels + lab.haproxies)), hosts
     changed = dict((host, counts) for host, counts in hosts.items() if counts != (0, 0, 0))
-    assert not changed, 'changed, unreachable, failed per host: %s' % changed
+    assert not changed, 'changed, unreachable, failed per host: %s; changed tasks: %s' % (changed, changed_tasks(result))
+
+
+def changed_tasks(result):
+    """['TASK name: host', ...] for every "changed:" line of a playbook run's output."""
+    found, task = [], None
+    for line in result.stdout.splitlines():
+        if line.startswith('TASK ['):
+            task = line[6:].split(']')[0]
+        elif line.startswith('changed: [') and task:
+            found.append('%s: %s' % (task, line[len('changed: ['):].split(']')[0]))
+    return found
 
 
 def show(name, report, extra=None):

@@ -189,3 +189,74 @@ def test_a_partition_side_with_the_master_and_its_needed_replicas_holds_a_sentin
     # Sentinels elsewhere (e.g. on the HAProxy hosts): nothing ties them to the master's side.
     problems = R.split_brain_problems(three, ['redis-01', 'redis-02', 'haproxy-01'], 1)
     assert len(problems) == 1 and 'not exactly the Redis hosts' in problems[0]
+
+
+# --- may this run change the cluster (the cluster lock) ------------------------------------------
+
+def lock(run_id, expires, **kw):
+    record = dict(id=run_id, expires=expires, purpose='site.yml', holder='alice@bastion', pid=42,
+                  started_text='2026-12-05 21:00:00 UTC', controller='bastion')
+    record.update(kw)
+    return record
+
+
+def test_a_free_lock_is_taken_and_the_holder_renews_it():
+    assert R.lock_decision(None, 'run-a', 100)[0] == 'acquire'
+    assert R.lock_decision({}, 'run-a', 100)[0] == 'acquire'
+    assert R.lock_decision(lock('run-a', 50), 'run-a', 100)[0] == 'renew'  # even expired: still this run's
+
+
+def test_a_lock_held_by_another_run_is_refused_with_its_holder():
+    action, why = R.lock_decision(lock('run-a', 1000), 'run-b', 100)
+    assert action == 'refuse'
+    assert 'site.yml run by alice@bastion (pid 42)' in why and 'lock id run-a' in why and 'expires in 900 s' in why
+
+
+def test_an_expired_lock_is_taken_over():
+    action, why = R.lock_decision(lock('run-a', 100), 'run-b', 100)
+    assert action == 'take_over' and 'expired 0 s ago' in why
+
+
+def test_only_the_named_lock_is_broken():
+    assert R.lock_decision(lock('run-a', 1000), 'run-b', 100, take_over='run-a')[0] == 'take_over'
+    # A newer lock (someone else took it since the refusal was read) is still refused.
+    assert R.lock_decision(lock('run-c', 1000), 'run-b', 100, take_over='run-a')[0] == 'refuse'
+
+
+def test_a_lock_whose_run_is_over_is_taken_over_only_from_its_controller():
+    record = lock('run-a', 1000)
+    assert R.lock_run_over(record, 'bastion', alive=False)
+    assert not R.lock_run_over(record, 'bastion', alive=True)
+    assert not R.lock_run_over(record, 'laptop', alive=False)  # another controller cannot tell
+    assert not R.lock_run_over(None, 'bastion', alive=False)
+    assert R.lock_decision(record, 'run-b', 100, run_over=True)[0] == 'take_over'
+
+
+def answer(host, action, run_id='run-b'):
+    return dict(host=host, action=action, why='held by x' if action == 'refuse' else 'ok',
+                lock=lock(run_id, 1000))
+
+
+def test_the_lock_is_held_with_a_strict_majority_of_the_lock_hosts():
+    hosts = ['r1', 'r2', 'r3']
+    held = R.lock_outcome([answer('r1', 'acquire'), answer('r2', 'renew'), dict(host='r3', error='unreachable')], hosts)
+    assert held['held'] and held['granted'] == ['r1', 'r2'] and held['message'] == ''
+    one = R.lock_outcome([answer('r1', 'take_over'), answer('r2', 'refuse'), answer('r3', 'refuse')], hosts)
+    assert not one['held'] and one['granted'] == ['r1'] and one['holders'] == ['held by x']
+    assert 'held on 1 of 3 lock hosts (r1), 2 needed' in one['message'] and 'another run holds it: held by x' in one['message']
+    down = R.lock_outcome([answer('r1', 'acquire'), dict(host='r2', error='unreachable'),
+                           dict(host='r3', error='unreachable')], hosts)
+    assert not down['held'] and 'not asked: r2: unreachable; r3: unreachable' in down['message']
+
+
+def test_two_runs_can_never_both_hold_the_lock():
+    # Whatever each lock host granted to whom (a host grants one run at a time), at most one run
+    # gets a majority of 3 or 5 hosts.
+    import itertools
+    for count in (3, 5):
+        hosts = ['h%d' % i for i in range(count)]
+        for grants in itertools.product(['a', 'b', None], repeat=count):
+            holders = [run for run in 'ab'
+                       if R.lock_outcome([answer(h, 'acquire' if g == run else 'refuse') for h, g in zip(hosts, grants)],
+                                         hosts)['held']]
+            assert len(holders) <= 1, (grants, holders)
