@@ -11,8 +11,9 @@ and prints one JSON object (timings in ms, what was done). Steps:
  1. force Sentinel's choice: every other replica gets replica-priority 0 (the target keeps its
     own, or 1 if it had 0) and we wait until the Sentinel we will ask reports those priorities;
  2. wait until ~450 ms after that Sentinel's last INFO reply from the target (see
-    align_with_info: saves up to a second of Sentinel's INFO period), then CLIENT PAUSE WRITE
-    on the master (clients' writes wait, nothing is refused yet);
+    align_with_info: saves up to a second of Sentinel's INFO period), check that a Sentinel
+    majority still names the master the play planned against (else stop: a failover happened
+    since), then CLIENT PAUSE WRITE on the master (clients' writes wait, nothing is refused yet);
  3. wait until the target has processed the master's whole replication stream (equal offsets):
     every write the master acknowledged is now on the target;
  4. SENTINEL FAILOVER <master name> (forced failover, no election delay);
@@ -128,7 +129,17 @@ def main():
                   priorities_restored=False)
     original = {}
     paused = False
+
+    def planned_master_named():
+        """Stop unless a Sentinel majority still names the master the play planned against (a
+        failover since the play read it: pause and promote nothing)."""
+        named = ha_rules.sentinel_majority(sentinel_views(sentinels, name), len(sentinels))
+        why = ha_rules.view_changed(ha_rules.text(master_addr), ha_rules.text(named))
+        if why:
+            raise RuntimeError(why + ': nothing was switched over')
+
     try:
+        planned_master_named()  # before any replica-priority changes
         # 1. force the target through replica-priority, and wait for the asked Sentinel to see it
         t_start = time.monotonic()
         for key, c in replicas.items():
@@ -160,6 +171,8 @@ def main():
         result['info_age_at_failover_ms'] = align_with_info(asked, name, target_key, int(cfg.get('info_aim_ms', 450)),
                                                             float(cfg.get('align_timeout', 12)))
         t_aligned = time.monotonic()
+
+        planned_master_named()  # again right before the pause: the decisive check
 
         # 2. pause the writes on the master
         master.execute_command('CLIENT', 'PAUSE', int(cfg.get('pause_ms', 10000)), 'WRITE')

@@ -74,7 +74,7 @@ options:
     default: break
 notes:
   - Check mode decides and reports without writing.
-  - The task reports C(changed=false) in the role: the record is bookkeeping of the run, not a change of the cluster.
+  - The role reports C(changed=false) for these tasks, as the record is bookkeeping of the run, not a change of the cluster.
 '''
 
 EXAMPLES = r'''

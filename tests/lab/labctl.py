@@ -22,6 +22,7 @@ import glob
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -668,8 +669,9 @@ class RunningPlaybook(object):
     """A playbook run in the background: its output lines as they come, wait_for_line(), finish()."""
 
     def __init__(self, cmd):
+        # Its own process group: pause()/resume() stop and continue ansible-playbook and its workers.
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=ansible_env(), stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, universal_newlines=True)
+                                     stderr=subprocess.STDOUT, universal_newlines=True, start_new_session=True)
         self.lines = []
         self._changed = threading.Condition()
         self._reader = threading.Thread(target=self._read, name='playbook-output', daemon=True)
@@ -697,6 +699,12 @@ class RunningPlaybook(object):
                     raise AssertionError('no output line matched %r (run %s): %s' % (
                         pattern, 'ended' if not self._reader.is_alive() else 'timed out', ''.join(self.lines[-40:])))
                 self._changed.wait(1.0)
+
+    def pause(self):
+        os.killpg(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self):
+        os.killpg(self.proc.pid, signal.SIGCONT)
 
     def finish(self, timeout=900):
         """Wait for the end; returns a CompletedProcess like Lab.playbook()'s."""

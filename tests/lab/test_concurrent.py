@@ -3,8 +3,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Two things at once, with the write workload running: a failover while site.yml runs (site.yml
-must not undo it with REPLICAOF toward the master it discovered before), and a second operator's
-switchover.yml while site.yml runs (refused by the cluster lock, with the holder's name)."""
+must not undo it with REPLICAOF toward the master it discovered before), a failover after
+rolling_restart.yml planned its restarts (it must not restart the new master as a "replica"), and
+a second operator's switchover.yml while site.yml runs (refused by the cluster lock, with the
+holder's name)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -33,11 +35,7 @@ def test_failover_during_site_is_not_undone(steady_lab):
     work = lab.workload().start()
     run = lab.start_playbook('site.yml')
     run.wait_for_line(INSTALL)  # the master was discovered: the play's view is now old
-    client = lab.sentinel(lab.sentinels[0])
-    assert client.execute_command('SENTINEL', 'FAILOVER', lab.master_name) in (True, 'OK', b'OK')
-    client.close()
-    new = lab.wait_for('a Sentinel majority naming a master other than %s' % old,
-                       lambda: (lambda m: m if m and m != old else None)(lab.sentinel_majority_master()), 60)
+    new = failover_to_another(lab, old)
     t_named = time.monotonic()
     assert run.proc.poll() is None, 'site.yml ended before the failover: the test proves nothing'
     result = run.finish()
@@ -61,6 +59,35 @@ def test_failover_during_site_is_not_undone(steady_lab):
     again = lab.playbook('site.yml')
     assert_nothing_changed(lab, again)
     assert lab.steady(30) == new
+
+
+def failover_to_another(lab, old):
+    client = lab.sentinel(lab.sentinels[0])
+    assert client.execute_command('SENTINEL', 'FAILOVER', lab.master_name) in (True, 'OK', b'OK')
+    client.close()
+    return lab.wait_for('a Sentinel majority naming a master other than %s' % old,
+                        lambda: (lambda m: m if m and m != old else None)(lab.sentinel_majority_master()), 60)
+
+
+def test_failover_after_rolling_restart_planned_restarts_nothing(steady_lab):
+    lab = steady_lab
+    old = lab.steady()
+    pids = lab.pids()
+    run = lab.start_playbook('rolling_restart.yml')
+    # The plan (which nodes are replicas) is made; stop the run before its first restart, fail over.
+    run.wait_for_line(r'PLAY \[Restart the replicas, one at a time\]')
+    run.pause()
+    try:
+        new = failover_to_another(lab, old)
+    finally:
+        run.resume()
+    result = run.finish()
+    out = flat(result.stdout)
+    assert result.returncode != 0, out[-3000:]
+    assert re.search(r'the master changed since the run started \(planned %s, a Sentinel majority now names %s\): '
+                     r'redis-0\d was not restarted' % (re.escape(lab.ip[old]), re.escape(lab.ip[new])), out), out[-3000:]
+    assert lab.steady(60) == new
+    assert lab.pids() == pids, 'a service was restarted after the master changed'
 
 
 def test_switchover_during_site_is_refused_with_the_holder(steady_lab):
