@@ -5,7 +5,8 @@ action plugin and module, the lock_outcome filter) on three "lock hosts" that ar
 Proves: a second run is refused with the holder's name while the first holds the lock, and gets it
 once the first gave it back; a run that failed leaves its lock, which the next run of the same
 controller takes over (its process is gone); a lock of another controller is refused until broken
-by its id; one lock host down still leaves a majority, two do not.
+by its id; a run whose lock was broken stops at its next renewal; one lock host down still leaves a
+majority, two do not.
 """
 from __future__ import annotations
 
@@ -44,6 +45,9 @@ PLAYBOOK = """\
       ansible.builtin.fail:
         msg: this run failed on purpose
       when: kb_fail | default(false) | bool
+
+- name: Renew the cluster lock (the next play of a playbook)
+  ansible.builtin.import_playbook: {repo}/playbooks/cluster_lock.yml
 
 - name: Give the cluster lock back
   ansible.builtin.import_playbook: {repo}/playbooks/cluster_lock.yml
@@ -152,6 +156,35 @@ def test_a_lock_of_another_controller_is_refused_until_broken_by_its_id(tmp_path
     assert rc != 0, "a lock was broken with another lock's id"
     rc, out = run(tmp_path, hosts, "site.yml", "-e", "cluster_lock_break=0123456789abcdef")
     assert rc == 0, out[-2000:]
+    assert records(tmp_path) == {}
+
+
+def wait_records(tmp_path, proc, lock_id=None, timeout=120):
+    deadline = time.monotonic() + timeout
+    while True:
+        found = records(tmp_path)
+        if len(found) == 3 and (lock_id is None or all(r["id"] != lock_id for r in found.values())):
+            return found["lock-1"]["id"]
+        assert time.monotonic() < deadline and proc.poll() is None, "the run did not take the lock"
+        time.sleep(0.2)
+
+
+def test_a_run_whose_lock_was_broken_stops_at_its_next_renewal(tmp_path):
+    hosts = setup(tmp_path)
+    go_a, go_b = tmp_path / "go-a", tmp_path / "go-b"
+    first = start(tmp_path, hosts, "site.yml", "-e", f"kb_go_file={go_a}")
+    first_id = wait_records(tmp_path, first)
+    second = start(tmp_path, hosts, "switchover.yml", "-e", f"kb_go_file={go_b}", "-e", f"cluster_lock_break={first_id}")
+    wait_records(tmp_path, second, lock_id=first_id)
+    go_a.write_text("go")
+    out, _ = first.communicate(timeout=120)
+    out = " ".join(out.split())
+    assert first.returncode != 0
+    assert "site.yml lost the cluster lock and stops before its next play" in out and "held by switchover.yml run by" in out, out[-2000:]
+    go_b.write_text("go")
+    out, _ = second.communicate(timeout=120)
+    assert second.returncode == 0, out[-2000:]
+    assert f"broken on request (cluster_lock_break={first_id})" in " ".join(out.split())
     assert records(tmp_path) == {}
 
 

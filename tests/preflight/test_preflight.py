@@ -198,6 +198,10 @@ def fence_disabled(inv):
     all_vars(inv)["redis_node_min_replicas_to_write"] = 0
 
 
+def bad_cluster_lock(inv):
+    all_vars(inv).update(cluster_lock_ttl=30, cluster_lock_hosts=["redis-01", "redis-09"], cluster_lock_break="not an id!")
+
+
 def many_problems(inv):
     """Several bad inputs at once: all are listed by one failure."""
     redis_hosts(inv)["redis-03"]["redis_node_initial_role"] = "primary"
@@ -251,6 +255,10 @@ BAD_CASES = {
     "fence_disabled": (fence_disabled, "haproxy-01", [
         rf"^redis_node_min_replicas_to_write: 0 \({h}\): min-replicas-to-write is 0: "
         r"an isolated master never refuses writes.*Fix: " for h in ("redis-01", "redis-02", "redis-03")]),
+    "bad_cluster_lock": (bad_cluster_lock, "haproxy-01", [
+        r"^cluster_lock_ttl: 30 is not a number of seconds of at least 60\. Fix: ",
+        r"^cluster_lock_hosts: redis-09 not in the inventory\. Fix: ",
+        r"^cluster_lock_break: \"not an id!\" is not a lock id\. Fix: "]),
     "many_problems_at_once": (many_problems, "haproxy-02", [
         r"^redis_node_initial_role: primary \(redis-03\) is neither master nor replica\. Fix: ",
         r"^redis_ha_private_ip: \"10\.0\.0\.999\" \(redis-02\) is not an IPv4 address\. Fix: ",
