@@ -198,6 +198,14 @@ def fence_disabled(inv):
     all_vars(inv)["redis_node_min_replicas_to_write"] = 0
 
 
+def nine_nodes(inv):
+    """9 Redis nodes (and so 9 Sentinels): more than the 7 the collection is tested with."""
+    for i in range(4, 10):
+        redis_hosts(inv)["redis-0%d" % i] = {"redis_ha_private_ip": f"{TEST_NET}1{i}"}
+    groups(inv)["redis_sentinel"]["vars"] = {"redis_sentinel_quorum": 5}
+    all_vars(inv)["redis_node_min_replicas_to_write"] = 4
+
+
 def bad_cluster_lock(inv):
     all_vars(inv).update(cluster_lock_ttl=30, cluster_lock_hosts=["redis-01", "redis-09"], cluster_lock_break="not an id!")
 
@@ -255,6 +263,9 @@ BAD_CASES = {
     "fence_disabled": (fence_disabled, "haproxy-01", [
         rf"^redis_node_min_replicas_to_write: 0 \({h}\): min-replicas-to-write is 0: "
         r"an isolated master never refuses writes.*Fix: " for h in ("redis-01", "redis-02", "redis-03")]),
+    "nine_nodes": (nine_nodes, "haproxy-01", [
+        r"^groups\.redis: 9 Redis hosts, more than the 7 the collection is tested with\. Fix: ",
+        r"^groups\.redis_sentinel: 9 Sentinels, more than the 7 .*Fix: "]),
     "bad_cluster_lock": (bad_cluster_lock, "haproxy-01", [
         r"^cluster_lock_ttl: 30 is not a number of seconds of at least 60\. Fix: ",
         r"^cluster_lock_hosts: redis-09 not in the inventory\. Fix: ",

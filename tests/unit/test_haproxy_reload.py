@@ -162,7 +162,8 @@ def test_template_loads_server_states_with_and_without_tls(tmp_path, tls):
     assert '    server-state-file %s/server-state\n' % state_dir in text
     assert '    load-server-state-from-file global\n' in text
     assert 'map_str_int(%s/server-state.map,0)' % state_dir in text
-    assert text.count('acl started var(proc.boot_ms),sub(proc.state_saved_ms) -m int 0:%d\n' % GRACE_MS) == 3
+    # Where the routing rules are evaluated: the Redis frontend and the health endpoint.
+    assert text.count('acl started var(proc.boot_ms),sub(proc.state_saved_ms) -m int 0:%d\n' % GRACE_MS) == 2
     # What the script compares with the saved states: every server, its address, port and TLS.
     servers = S.config_servers(text)
     assert len(servers) == 12  # 3 in bk_redis, 3 in fo_redis, 2 Sentinels in each of the 3 chk_ backends
