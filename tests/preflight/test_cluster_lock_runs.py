@@ -117,6 +117,9 @@ def test_a_second_run_is_refused_with_the_holders_name_then_gets_the_lock(tmp_pa
     assert f"site.yml run by {getpass.getuser()}@{socket.gethostname()} (pid {first.pid}" in out
     assert f"lock id {lock_id}" in out and "held on 0 of 3 lock hosts" in out
     assert all(r["id"] == lock_id for r in records(tmp_path).values()), "the refused run changed a record"
+    # Tags select tasks, never the lock away (include_role applies the tag "always" to the role's tasks).
+    rc, out = run(tmp_path, hosts, "switchover.yml", "--tags", "configure")
+    assert rc != 0 and "switchover.yml changed nothing and stops" in out, out[-2000:]
     go.write_text("go")
     first.communicate(timeout=120)
     assert first.returncode == 0
