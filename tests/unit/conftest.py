@@ -14,6 +14,7 @@ import atexit
 import inspect
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -53,13 +54,26 @@ MASTER_NAME = 'mymaster'
 READY_TIMEOUT = 20.0
 
 
+# Listening ports are taken below the kernel's ephemeral range (net.ipv4.ip_local_port_range, by
+# default 32768-60999): a port from that range, free when picked, can become the source port of any
+# outgoing connection (a replica's, a check's, another lane's) before a restarted process binds it
+# again, and the restart then fails with "address in use" (seen once in CI: HAProxy restarted by
+# test_haproxy_reload never came back).
+LISTEN_PORTS = (20000, 32000)
+_RANDOM = random.Random()
+
+
 def free_port():
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-    finally:
-        sock.close()
+    while True:
+        port = _RANDOM.randrange(*LISTEN_PORTS)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.bind(('127.0.0.1', port))
+            return port
+        except OSError:
+            continue
+        finally:
+            sock.close()
 
 
 def wait_for(predicate, timeout=READY_TIMEOUT, interval=0.1, what='condition'):

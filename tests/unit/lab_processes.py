@@ -184,7 +184,13 @@ class HAProxy(object):
         with open(self.log, 'ab') as out:
             self.popen = subprocess.Popen([HAPROXY, '-Ws', '-f', self.conf], stdout=out, stderr=subprocess.STDOUT,
                                           cwd=self.dir)
-        wait_for(lambda: os.path.exists(admin_socket), timeout=10, what='haproxy admin socket')
+        wait_for(lambda: os.path.exists(admin_socket) or self.popen.poll() is not None, timeout=10,
+                 what='haproxy admin socket')
+        assert self.popen.poll() is None, 'haproxy exited (%s): %s' % (self.popen.returncode, self.log_tail())
+
+    def log_tail(self, lines=10):
+        with open(self.log, 'rb') as fh:
+            return ' | '.join(fh.read().decode('utf-8', 'replace').splitlines()[-lines:])
 
     def stop(self):
         stop_process(self.popen)
