@@ -770,6 +770,14 @@ class Poller(object):
         return [s for s in self.samples if 'error' not in s and s['t0'] >= start and (end is None or s['t'] <= end)]
 
 
+def new_master(lab, old, timeout=60):
+    """Wait until a Sentinel majority names a master other than ``old``; returns it."""
+    def named():
+        master = lab.sentinel_majority_master()
+        return master if master and master != old else None
+    return lab.wait_for('a Sentinel majority naming a master other than %s' % old, named, timeout)
+
+
 def relabel(workload, names):
     """Name the nodes a workload recorded only as 'port P run_id XXXXXXXX' (it connected to a restarted
     node before its new run_id was known), with ``names`` = {run_id: node}."""

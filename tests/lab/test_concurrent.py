@@ -14,7 +14,7 @@ import re
 import time
 
 import workload as wl
-from labctl import assert_invariants, assert_no_secret, assert_nothing_changed, recap
+from labctl import assert_invariants, assert_no_secret, assert_nothing_changed, new_master, recap
 
 INSTALL = r'TASK \[keybuzz\.redis_ha\.redis_node : Install'
 LOCKED = r'site\.yml holds the cluster lock on'
@@ -65,8 +65,7 @@ def failover_to_another(lab, old):
     client = lab.sentinel(lab.sentinels[0])
     assert client.execute_command('SENTINEL', 'FAILOVER', lab.master_name) in (True, 'OK', b'OK')
     client.close()
-    return lab.wait_for('a Sentinel majority naming a master other than %s' % old,
-                        lambda: (lambda m: m if m and m != old else None)(lab.sentinel_majority_master()), 60)
+    return new_master(lab, old)
 
 
 def test_failover_after_rolling_restart_planned_restarts_nothing(steady_lab):

@@ -17,18 +17,11 @@ import time
 
 import labctl
 import workload as wl
-from labctl import assert_invariants, assert_no_secret, assert_nothing_changed, recap, show
+from labctl import assert_invariants, assert_no_secret, assert_nothing_changed, new_master, recap, show
 
 DOWN_AFTER = 5.0       # redis_sentinel_down_after_ms (shipped default)
 MAX_LAG = 2.0          # redis_node_min_replicas_max_lag (shipped default)
 SIDE_GAP = 0.5         # the partition test's side writer: longest gap between writes (WAIT 100 ms + 20 ms, busy host)
-
-
-def new_master(lab, old, timeout=60):
-    def named():
-        master = lab.sentinel_majority_master()
-        return master if master and master != old else None
-    return lab.wait_for('a Sentinel majority naming a master other than %s' % old, named, timeout)
 
 
 def writes_on(lab, work, node, since, timeout=30):
