@@ -65,6 +65,13 @@ options:
   take_over:
     description: The lock id of a record this run may replace although it has not expired (see O(reason)). Any other record is still refused.
     type: str
+  wait:
+    description:
+      - Seconds to wait for the record's guard (C(flock) on O(path) + C(.flock)) when another process holds it.
+        Taking it is a matter of milliseconds; a process holding it longer is stuck, and this host then answers
+        with a failure (one lock host of the majority) instead of hanging the run.
+    type: float
+    default: 10
   reason:
     description:
       - Why O(take_over) may be replaced. V(break), the operator's request (C(cluster_lock_break));
@@ -110,6 +117,7 @@ previous:
   type: dict
 '''
 
+import errno
 import fcntl
 import json
 import os
@@ -155,6 +163,26 @@ def write_record(path, record):
         raise
 
 
+class GuardBusy(Exception):
+    pass
+
+
+def take_guard(fd, name, wait):
+    """flock(LOCK_EX) on ``fd`` within ``wait`` seconds, else GuardBusy."""
+    deadline = time.time() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except (IOError, OSError) as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+        if time.time() >= deadline:
+            raise GuardBusy('another process has held %s for more than %s s (a stuck run?): this lock host did not '
+                            'answer; find it with "fuser %s"' % (name, wait, name))
+        time.sleep(0.05)
+
+
 def run(params, check_mode):
     path = params['path']
     directory = os.path.dirname(path)
@@ -169,7 +197,7 @@ def run(params, check_mode):
                 raise
     guard = os.open(path + '.flock', os.O_CREAT | os.O_RDWR, 0o600)
     try:
-        fcntl.flock(guard, fcntl.LOCK_EX)
+        take_guard(guard, path + '.flock', params['wait'])
         now = time.time()
         previous = read_record(path)
         if params['state'] == 'absent':
@@ -214,6 +242,7 @@ def main():
             ttl=dict(type='int', default=1800),
             take_over=dict(type='str'),
             reason=dict(type='str', choices=['break', 'run_over'], default='break'),
+            wait=dict(type='float', default=10),
         ),
         supports_check_mode=True,
     )
@@ -221,6 +250,8 @@ def main():
         module.fail_json(msg='ttl is %s: give the seconds the lock stands, at least 1' % module.params['ttl'])
     try:
         result = run(module.params, module.check_mode)
+    except GuardBusy as exc:
+        module.fail_json(msg=to_native(exc))
     except (IOError, OSError) as exc:
         module.fail_json(msg='the lock record %s cannot be used: %s' % (module.params['path'], to_native(exc)))
     module.exit_json(**result)

@@ -15,6 +15,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import time
 
 import conftest  # noqa: F401  (makes the collection importable)
 from ansible_collections.keybuzz.redis_ha.plugins.action import cluster_lock as action
@@ -102,6 +103,23 @@ def test_check_mode_decides_without_writing(tmp_path, run_module):
     assert refused['action'] == 'refuse'
 
 
+def test_a_stuck_holder_of_the_guard_makes_this_host_fail_not_hang(tmp_path, run_module):
+    (tmp_path / 'lock').mkdir()
+    guard = str(tmp_path / 'lock' / 'cluster.lock.flock')
+    holder = subprocess.Popen([sys.executable, '-c', 'import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_CREAT | os.O_RDWR); '
+                               'fcntl.flock(fd, fcntl.LOCK_EX); time.sleep(60)', guard])
+    try:
+        time.sleep(0.3)
+        started = time.monotonic()
+        failed = run_module(module, args(tmp_path, 'run-a', wait=1), expect_fail=True)
+        assert time.monotonic() - started < 5
+        assert 'another process has held %s for more than 1.0 s' % guard in failed['msg']
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run_module(module, args(tmp_path, 'run-a', wait=1))['action'] == 'acquire'
+
+
 def test_a_bad_ttl_is_named(tmp_path, run_module):
     failed = run_module(module, args(tmp_path, 'run-a', ttl=0), expect_fail=True)
     assert 'ttl is 0' in failed['msg']
@@ -110,7 +128,7 @@ def test_a_bad_ttl_is_named(tmp_path, run_module):
 def _contender(path, run_id, barrier, out):
     barrier.wait()
     params = dict(path=path, state='present', id=run_id, holder='h', controller='c', pid=1, pid_start='',
-                  purpose='race', ttl=600, take_over=None, reason='break')
+                  purpose='race', ttl=600, take_over=None, reason='break', wait=10)
     out.put((run_id, module.run(params, False)['action']))
 
 
