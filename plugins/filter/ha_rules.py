@@ -12,8 +12,9 @@ DOCUMENTATION = r'''
 name: ha_rules
 short_description: The keybuzz.redis_ha decision rules as filters
 description:
-  - C(choose_master), C(fence_problems), C(split_brain_problems), C(max_lag_for), C(view_changed) and C(lock_outcome) call the
+  - C(choose_master), C(fence_problems), C(split_brain_problems), C(max_lag_for), C(view_changed), C(reset_problems) and C(lock_outcome) call the
     functions of the same name in C(plugins/module_utils/ha_rules.py); see that file for the rules.
+  - C(reset_problems) takes the result of C(keybuzz.redis_ha.sentinel_master_status) as its input.
   - C(lock_outcome) takes the C(results) of a loop of the C(keybuzz.redis_ha.cluster_lock) module over the lock hosts.
 author: KeyBuzz (@keybuzz)
 '''
@@ -45,6 +46,11 @@ def view_changed(planned_master, current_master):
     return ha_rules.view_changed(planned_master, current_master or None) or ''
 
 
+def reset_problems(status, index, sentinels, replicas):
+    """[] once the Sentinel status['sentinels'][index] knows exactly the cluster that stays."""
+    return ha_rules.reset_problems((status or {}).get('sentinels') or [], index, sentinels, replicas)
+
+
 def lock_outcome(results, lock_hosts):
     """Does the run hold the cluster lock: the results of a cluster_lock loop (item = lock host)."""
     answers = []
@@ -65,6 +71,7 @@ class FilterModule(object):
             'fence_problems': fence_problems,
             'lock_outcome': lock_outcome,
             'max_lag_for': max_lag_for,
+            'reset_problems': reset_problems,
             'split_brain_problems': split_brain_problems,
             'view_changed': view_changed,
         }

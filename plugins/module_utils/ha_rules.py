@@ -252,6 +252,39 @@ def view_changed(planned_master, current_sentinel_master):
     return None
 
 
+# --- has a Sentinel forgotten the nodes that left ------------------------------------------------
+
+def reset_problems(views, index, sentinels, replicas):
+    """Why the Sentinel ``views[index]`` has not yet relearned exactly the cluster that stays after a
+    SENTINEL RESET ([] once it has); the next Sentinel may be reset only then.
+
+    ``views`` are sentinel_master_status entries of the Sentinels that stay (keys master_host,
+    master_port, known_sentinels, known_replicas, healthy_replicas, error), ``sentinels`` and
+    ``replicas`` their expected counts. The Sentinel must name the master a strict majority names
+    and know exactly ``sentinels`` Sentinels (itself included) and ``replicas`` replicas, all healthy:
+    a removed node still listed would stay in its lists for good, a missing one means it is still
+    relearning.
+    """
+    views = list(views or [])
+    names = [(v.get('master_host'), v.get('master_port')) if v.get('master_host') else None for v in views]
+    agreed = sentinel_majority(names, len(views))
+    if int(index) >= len(views):
+        return ['no view of sentinel #%s' % index]
+    view = views[int(index)]
+    problems = []
+    if view.get('error'):
+        problems.append(view['error'])
+    elif agreed is None:
+        problems.append('no strict majority of the %d sentinels names a master' % len(views))
+    elif names[int(index)] != agreed:
+        problems.append('it names %s, the majority %s' % (text(names[int(index)]) if names[int(index)] else 'no master', text(agreed)))
+    for key, want, what in (('known_sentinels', sentinels, 'sentinels'), ('known_replicas', replicas, 'replicas'),
+                            ('healthy_replicas', replicas, 'healthy replicas')):
+        if not view.get('error') and view.get(key) != int(want):
+            problems.append('it knows %s %s, expected %d' % (view.get(key), what, int(want)))
+    return problems
+
+
 # --- may this run change the cluster (the cluster lock) ------------------------------------------
 #
 # Playbooks that change topology or restart services hold one lock for their whole run: a record

@@ -260,3 +260,33 @@ def test_two_runs_can_never_both_hold_the_lock():
                        if R.lock_outcome([answer(h, 'acquire' if g == run else 'refuse') for h, g in zip(hosts, grants)],
                                          hosts)['held']]
             assert len(holders) <= 1, (grants, holders)
+
+
+# --- reset_problems: has a Sentinel forgotten the nodes that left ------------------------------
+
+def _view(master='10.0.0.1', sentinels=3, replicas=2, healthy=None, error=None):
+    return dict(master_host=master, master_port=6379 if master else None, known_sentinels=sentinels,
+                known_replicas=replicas, healthy_replicas=replicas if healthy is None else healthy, error=error)
+
+
+def test_reset_done_when_the_sentinel_knows_exactly_the_nodes_that_stay():
+    views = [_view(), _view(sentinels=5, replicas=4, healthy=2), _view(sentinels=5, replicas=4, healthy=2)]
+    assert R.reset_problems(views, 0, 3, 2) == []
+    # The others, not reset yet, still list the removed nodes: only the reset one is judged.
+    assert R.reset_problems(views, 1, 3, 2) == ['it knows 5 sentinels, expected 3', 'it knows 4 replicas, expected 2']
+
+
+def test_reset_not_done_while_the_sentinel_relearns_or_names_another_master():
+    relearning = [_view(sentinels=1, replicas=0), _view(), _view()]
+    assert R.reset_problems(relearning, 0, 3, 2) == [
+        'it knows 1 sentinels, expected 3', 'it knows 0 replicas, expected 2', 'it knows 0 healthy replicas, expected 2']
+    other = [_view(master='10.0.0.2'), _view(), _view()]
+    assert R.reset_problems(other, 0, 3, 2) == ['it names 10.0.0.2:6379, the majority 10.0.0.1:6379']
+    no_majority = [_view(master='10.0.0.2'), _view(master='10.0.0.3'), _view(error='sentinel unreachable')]
+    assert R.reset_problems(no_majority, 0, 3, 2) == ['no strict majority of the 3 sentinels names a master']
+    assert R.reset_problems(no_majority, 2, 3, 2) == ['sentinel unreachable']
+    assert R.reset_problems([], 0, 3, 2) == ['no view of sentinel #0']
+
+
+def test_reset_not_done_while_a_replica_it_knows_is_down():
+    assert R.reset_problems([_view(healthy=1), _view(), _view()], 0, 3, 2) == ['it knows 1 healthy replicas, expected 2']

@@ -95,6 +95,16 @@ def test_expected_master_mismatch_and_counts(cluster, run_module):
     first = res['sentinels'][0]['address']
     assert 'sentinel %s knows 3 sentinels, expected 4' % first in res['reason']
     assert 'sentinel %s sees 2 healthy replicas, expected 3' % first in res['reason']
+    assert 'scale_in' not in res['reason']
+
+
+def test_more_sentinels_known_than_configured_points_to_scale_in(cluster, run_module):
+    """Nodes removed from the inventory without playbooks/scale_in.yml: the Sentinels still know them."""
+    res = run_module(module, args_for(cluster.sentinels[:2], expected_sentinels=2))
+    assert res['healthy'] is False
+    first = res['sentinels'][0]['address']
+    assert ('sentinel %s knows 3 sentinels, expected 2 (it still remembers removed ones: remove nodes with '
+            'playbooks/scale_in.yml, which runs SENTINEL RESET)' % first) in res['reason']
 
 
 def test_unreachable_sentinel_in_list(cluster, run_module):
