@@ -206,6 +206,12 @@ def nine_nodes(inv):
     all_vars(inv)["redis_node_min_replicas_to_write"] = 4
 
 
+def bad_retired_group(inv):
+    """redis_retired (playbooks/scale_in.yml): one host still in redis, one without an address, one reusing one."""
+    groups(inv)["redis_retired"] = {"hosts": {"redis-02": {}, "redis-07": {}, "redis-08": {
+        "redis_ha_private_ip": redis_hosts(inv)["redis-03"]["redis_ha_private_ip"]}}}
+
+
 def bad_cluster_lock(inv):
     all_vars(inv).update(cluster_lock_ttl=30, cluster_lock_hosts=["redis-01", "redis-09"], cluster_lock_break="not an id!")
 
@@ -266,6 +272,10 @@ BAD_CASES = {
     "nine_nodes": (nine_nodes, "haproxy-01", [
         r"^groups\.redis: 9 Redis hosts, more than the 7 the collection is tested with\. Fix: ",
         r"^groups\.redis_sentinel: 9 Sentinels, more than the 7 .*Fix: "]),
+    "bad_retired_group": (bad_retired_group, "haproxy-01", [
+        r"^redis_retired: redis-02 is also in the group\(s\) redis, redis_sentinel\. Fix: a host being removed must be in no other group",
+        r"^redis_retired: redis-07 has no redis_ha_private_ip\. Fix: ",
+        r"^redis_retired: redis-08 has the address \S+ of a host that stays\. Fix: "]),
     "bad_cluster_lock": (bad_cluster_lock, "haproxy-01", [
         r"^cluster_lock_ttl: 30 is not a number of seconds of at least 60\. Fix: ",
         r"^cluster_lock_hosts: redis-09 not in the inventory\. Fix: ",
