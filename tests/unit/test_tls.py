@@ -182,6 +182,8 @@ def tls_node(tmp_path):
             (workdir / 'users.acl').write_text('user default on >%s ~* &* +@all\nuser %s on >%s ~* &* +@all\n'
                                                % (DEFAULT_PASSWORD, ADMIN_USER, ADMIN_PASSWORD))
             (workdir / 'redis-auth.conf').write_text('masteruser %s\nmasterauth "%s"\n' % (ADMIN_USER, ADMIN_PASSWORD))
+            # The settings the role applies at run time (its defaults; redis.conf includes the file).
+            (workdir / 'redis-runtime.conf').write_text('min-replicas-to-write 1\nmin-replicas-max-lag 2\nmaxmemory 64mb\n')
             ports[name] = free_port()
             text = redis_conf(workdir, tls, ports[name], redis_node_extra_config=(
                 {'replicaof': '127.0.0.1 %d' % ports['master']} if name == 'replica' else {}))
