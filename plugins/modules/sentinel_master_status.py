@@ -363,8 +363,8 @@ def summarize(entries, params):
         if params['expected_sentinels'] is not None and e['known_sentinels'] != params['expected_sentinels']:
             stale = ' (it still remembers removed ones: remove nodes with playbooks/scale_in.yml, which runs SENTINEL RESET)' \
                 if (e['known_sentinels'] or 0) > params['expected_sentinels'] else ''
-            problems.append('sentinel %s knows %s sentinels, expected %d%s' % (e['address'], e['known_sentinels'],
-                                                                              params['expected_sentinels'], stale))
+            problems.append('sentinel %s knows %s sentinels, expected %d%s'
+                            % (e['address'], e['known_sentinels'], params['expected_sentinels'], stale))
         if params['expected_replicas'] is not None and e['healthy_replicas'] < params['expected_replicas']:
             problems.append('sentinel %s sees %d healthy replicas, expected %d' % (e['address'], e['healthy_replicas'], params['expected_replicas']))
         if e['ckquorum_ok'] is False:

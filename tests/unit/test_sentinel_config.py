@@ -1,0 +1,76 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, KeyBuzz (@keybuzz)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""keybuzz.redis_ha.sentinel_config against a real redis-sentinel (and its master) on loopback."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import pytest
+
+from conftest import MASTER_NAME, SENTINEL_PASSWORD, start_sentinel, start_server
+from ansible_collections.keybuzz.redis_ha.plugins.modules import sentinel_config as module
+
+
+@pytest.fixture
+def sentinel(tmp_path):
+    master = start_server(tmp_path, 'master')
+    proc = start_sentinel(tmp_path, 'sentinel', master, down_after_ms=5000)
+    yield proc
+    proc.stop()
+    master.stop()
+
+
+def args_for(proc, settings, **extra):
+    args = dict(login_port=proc.port, login_password=SENTINEL_PASSWORD, connect_timeout=2, master_name=MASTER_NAME,
+                settings=settings)
+    args.update(extra)
+    return args
+
+
+def live(proc):
+    client = proc.client(password=SENTINEL_PASSWORD)
+    try:
+        reply = client.execute_command('SENTINEL', 'MASTER', MASTER_NAME)
+        return dict(zip(reply[::2], reply[1::2])) if isinstance(reply, list) else reply
+    finally:
+        client.close()
+
+
+def test_only_differing_settings_are_set_and_a_second_run_changes_nothing(sentinel, run_module):
+    settings = {'quorum': 1, 'down-after-milliseconds': 5000, 'parallel-syncs': 2, 'failover-timeout': '30000'}
+    res = run_module(module, args_for(sentinel, settings))
+    # The fixture's Sentinel monitors with quorum 2, parallel-syncs 1, failover-timeout 60000.
+    assert res['changed'] is True
+    assert res['changed_settings'] == ['failover-timeout', 'parallel-syncs', 'quorum']
+    assert res['before'] == {'quorum': '2', 'down-after-milliseconds': '5000', 'parallel-syncs': '1', 'failover-timeout': '60000'}
+    now = live(sentinel)
+    assert (now['quorum'], now['parallel-syncs'], now['failover-timeout']) == ('1', '2', '30000')
+    again = run_module(module, args_for(sentinel, settings))
+    assert again['changed'] is False and again['changed_settings'] == []
+
+
+def test_check_mode_reports_without_setting_and_diff_shows_both_values(sentinel, run_module):
+    res = run_module(module, args_for(sentinel, {'quorum': 1}, _ansible_check_mode=True, _ansible_diff=True))
+    assert res['changed'] is True and res['changed_settings'] == ['quorum']
+    assert res['diff'] == {'before': 'quorum 2\n', 'after': 'quorum 1\n'}
+    assert live(sentinel)['quorum'] == '2'
+
+
+def test_bad_input_and_errors_fail_with_a_reason_and_no_secret(sentinel, run_module):
+    res = run_module(module, args_for(sentinel, {'auth-pass': 'x'}), expect_fail=True)
+    assert res['msg'] == ('settings: auth-pass cannot be compared (SENTINEL MASTER does not report them); '
+                          'use quorum, down-after-milliseconds, failover-timeout, parallel-syncs')
+    res = run_module(module, args_for(sentinel, {'quorum': 'two'}), expect_fail=True)
+    assert res['msg'] == "settings: quorum is 'two', not a whole number"
+    res = run_module(module, args_for(sentinel, {'quorum': 2}, master_name='other'), expect_fail=True)
+    assert res['msg'] == ('SENTINEL MASTER other on 127.0.0.1:%d failed: the Sentinel does not monitor a master named other'
+                          % sentinel.port)
+    res = run_module(module, args_for(sentinel, {'quorum': 2}, login_password='wrong-Pw-0'), expect_fail=True)
+    assert 'wrong-Pw-0' not in res['msg'] and SENTINEL_PASSWORD not in res['msg'] and 'failed' in res['msg']
+    # SENTINEL SET refuses a quorum of 0: the failure names it and what was set before it.
+    res = run_module(module, args_for(sentinel, {'quorum': 0, 'parallel-syncs': 3}), expect_fail=True)
+    assert res['msg'].startswith('SENTINEL SET %s quorum 0 on 127.0.0.1:%d failed: ' % (MASTER_NAME, sentinel.port))
+    assert res['applied_settings'] == ['parallel-syncs']
+    assert (live(sentinel)['parallel-syncs'], live(sentinel)['quorum']) == ('3', '2')
