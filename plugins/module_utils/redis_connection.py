@@ -266,3 +266,23 @@ def to_int(value, default=None):
         return int(value)
     except (TypeError, ValueError):
         return default
+
+
+def sentinel_master_addresses(params, sentinels, master_name, password):
+    """What each Sentinel of ``sentinels`` (``[(host, port)]``) names as ``master_name``'s address:
+    ``'host:port'``, or ``None`` when it cannot be asked or does not know the master (the input of
+    ``ha_rules.sentinel_majority``). ``params`` gives the TLS options; ``password`` is the Sentinels'."""
+    views = []
+    for host, port in sentinels:
+        client = redis_client(dict(params, login_user=None, login_password=password), host=host, port=port)
+        try:
+            reply = raw_command(client, 'SENTINEL', 'get-master-addr-by-name', master_name)
+            views.append('%s:%s' % (reply[0], reply[1]) if reply else None)
+        except Exception:  # unreachable, refused, unknown master: counts against the majority
+            views.append(None)
+        finally:
+            try:
+                client.close()
+            except Exception:
+                pass
+    return views

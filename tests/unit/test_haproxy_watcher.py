@@ -498,6 +498,10 @@ def test_without_sentinels_routes_only_to_the_sole_master(lab):
     # The rule's precondition: the master counts a replica within min-replicas-max-lag (fo_redis up).
     # Right after an earlier test's failover a replica may still be resyncing (CI, under load).
     wait_for(lambda: lab.show_stat()[('fo_redis', master)]['up'], timeout=15, what='the master followed (fo_redis up)')
+    # And it is the sole node whose own check says role:master: a node demoted by an earlier test stays
+    # up there until it has failed haproxy_redis_master_check_fall checks (seen once in CI).
+    wait_for(lambda: [k[1] for k, v in lab.show_stat().items() if k[0] == 'bk_redis' and v['up']] == [master],
+             timeout=10, what='only the master up in bk_redis')
     for proc in lab.sentinels.values():
         proc.stop()
     other = [name for name in lab.nodes if name != master][0]
