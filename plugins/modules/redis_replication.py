@@ -166,6 +166,7 @@ def main():
     if error:
         module.fail_json(msg='%s on %s failed: %s' % (step, node, error))
     if refused:
+        result.update(changed=False, after=result['before'])
         module.fail_json(msg='%s: REPLICAOF was not sent to %s (it stays %s)' % (refused, node, result['before']), **result)
     if module._diff and result['changed']:
         result['diff'] = dict(before=before + '\n', after=result['after'] + '\n')

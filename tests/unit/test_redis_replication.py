@@ -62,6 +62,7 @@ def test_refused_when_a_sentinel_majority_names_another_master(disposable_cluste
         assert res['msg'] == ('the master changed since the run started (planned 127.0.0.1:%d, a Sentinel majority now '
                               'names 127.0.0.1:%d): REPLICAOF was not sent to 127.0.0.1:%d (it stays master)'
                               % (other.port, disposable_cluster.master.port, node.port))
+        assert res['changed'] is False and res['after'] == res['before'] == 'master'
         assert role(node) == 'master'
     finally:
         other.stop()
