@@ -286,3 +286,14 @@ def sentinel_master_addresses(params, sentinels, master_name, password):
             except Exception:
                 pass
     return views
+
+
+def settings_result(wanted, live, normalize, diff):
+    """The result of a settings module (redis_config, sentinel_config): which settings of ``wanted``
+    differ from ``live`` once both are put through ``normalize``, the values before, and the diff."""
+    changed = sorted(name for name, value in wanted.items() if normalize(value) != normalize(live.get(name, '')))
+    result = dict(changed=bool(changed), changed_settings=changed, before=dict(live))
+    if diff:
+        result['diff'] = dict(before=''.join('%s %s\n' % (n, live[n]) for n in changed),
+                              after=''.join('%s %s\n' % (n, normalize(wanted[n])) for n in changed))
+    return result

@@ -84,6 +84,7 @@ from ansible_collections.keybuzz.redis_ha.plugins.module_utils.redis_connection 
     error_message,
     raw_command,
     redis_client,
+    settings_result,
 )
 
 # Redis's memory units (config.c memtoull): k/m/g are powers of 1000, kb/mb/gb of 1024.
@@ -101,11 +102,6 @@ def normalize(value):
         return str(int(match.group(1)) * _UNITS[match.group(2).lower()])
     # Keywords (yes, no, everysec, allkeys-lru) are case-insensitive; paths and other text are not.
     return text.lower() if re.match(r'^[A-Za-z-]+$', text) else text
-
-
-def differing(wanted, live):
-    """Names (sorted) of the settings of ``wanted`` whose live value is another one."""
-    return sorted(name for name, value in wanted.items() if normalize(value) != normalize(live.get(name, '')))
 
 
 def read(client, names):
@@ -129,11 +125,10 @@ def main():
 
     client = redis_client(params)
     try:
-        before = read(client, sorted(wanted))
-        changed = differing(wanted, before)
-        if changed and not module.check_mode:
+        result = settings_result(wanted, read(client, sorted(wanted)), normalize, module._diff)
+        if result['changed'] and not module.check_mode:
             args = []
-            for name in changed:
+            for name in result['changed_settings']:
                 args += [name, normalize(wanted[name])]
             raw_command(client, 'CONFIG', 'SET', *args)
     except ValueError as exc:
@@ -141,10 +136,6 @@ def main():
     except Exception as exc:
         why = error_message(exc, params['login_host'], params['login_port'], params['login_password'])
         module.fail_json(msg='CONFIG GET/SET of %s failed: %s' % (', '.join(sorted(wanted)), why))
-    result = dict(changed=bool(changed), changed_settings=changed, before=before)
-    if module._diff:
-        result['diff'] = dict(before=''.join('%s %s\n' % (n, before[n]) for n in changed),
-                              after=''.join('%s %s\n' % (n, normalize(wanted[n])) for n in changed))
     module.exit_json(**result)
 
 

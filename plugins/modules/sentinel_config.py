@@ -15,8 +15,10 @@ version_added: 1.0.0
 author: KeyBuzz (@keybuzz)
 description:
   - Reads the monitored master's settings with C(SENTINEL MASTER), compares them with O(settings) and
-    sets the ones that differ with a single C(SENTINEL SET). Sentinel persists them in its own
+    sets the ones that differ, one C(SENTINEL SET) each. Sentinel persists them in its own
     configuration file.
+  - When Sentinel refuses a value the task fails naming it; the settings set before it stay set
+    (listed in C(applied_settings) of the failure).
   - Only settings that C(SENTINEL MASTER) reports can be compared, so only those are accepted.
 options:
   master_name:
@@ -93,14 +95,14 @@ from ansible_collections.keybuzz.redis_ha.plugins.module_utils.redis_connection 
     pairs_to_dict,
     raw_command,
     redis_client,
+    settings_result,
 )
 
 SETTINGS = ('quorum', 'down-after-milliseconds', 'failover-timeout', 'parallel-syncs')
 
 
-def differing(wanted, live):
-    """Names (sorted) of the settings of ``wanted`` whose live value is another one."""
-    return sorted(name for name, value in wanted.items() if to_text(value).strip() != to_text(live.get(name, '')).strip())
+def normalize(value):
+    return to_text(value).strip()
 
 
 def main():
@@ -122,11 +124,11 @@ def main():
     applied, step = [], 'SENTINEL MASTER %s' % params['master_name']
     try:
         master = pairs_to_dict(raw_command(client, 'SENTINEL', 'MASTER', params['master_name']))
-        before = dict((name, to_text(master.get(name, ''))) for name in sorted(wanted))
-        changed = differing(wanted, before)
+        result = settings_result(wanted, dict((name, to_text(master.get(name, ''))) for name in sorted(wanted)),
+                                 normalize, module._diff)
         # One SENTINEL SET per setting: Sentinel applies the pairs of one call in order and stops at the
         # first it refuses, so one per call tells exactly which were applied.
-        for name in ([] if module.check_mode else changed):
+        for name in ([] if module.check_mode else result['changed_settings']):
             step = 'SENTINEL SET %s %s %s' % (params['master_name'], name, to_text(wanted[name]).strip())
             raw_command(client, 'SENTINEL', 'SET', params['master_name'], name, to_text(wanted[name]).strip())
             applied.append(name)
@@ -136,10 +138,6 @@ def main():
             why = 'the Sentinel does not monitor a master named %s' % params['master_name']
         module.fail_json(msg='%s on %s:%s failed: %s' % (step, params['login_host'], params['login_port'], why),
                          applied_settings=applied)
-    result = dict(changed=bool(changed), changed_settings=changed, before=before)
-    if module._diff:
-        result['diff'] = dict(before=''.join('%s %s\n' % (n, before[n]) for n in changed),
-                              after=''.join('%s %s\n' % (n, to_text(wanted[n]).strip()) for n in changed))
     module.exit_json(**result)
 
 
