@@ -13,8 +13,10 @@ import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                                'plugins', 'module_utils'))
+from conftest import REPO_ROOT
+
+# The file itself, not the package: the roles also install it alone on the hosts.
+sys.path.insert(0, os.path.join(REPO_ROOT, 'plugins', 'module_utils'))
 import ha_rules as R  # noqa: E402
 
 A, B, C = ('10.0.0.1', 6379), ('10.0.0.2', 6379), ('10.0.0.3', 6379)
