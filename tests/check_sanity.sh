@@ -56,9 +56,11 @@ fi
 namespace=$(sed -n 's/^namespace:[[:space:]]*//p' galaxy.yml)
 name=$(sed -n 's/^name:[[:space:]]*//p' galaxy.yml)
 # A fixed work tree, so ansible-test's own delegation venv (tests/output/.tmp/delegation) survives
-# between runs. It must lie outside any git work tree: inside one, ansible-test would list the
-# content with that repository's `git ls-files` and find nothing.
-work=${XDG_CACHE_HOME:-$HOME/.cache}/keybuzz-redis_ha-sanity
+# between runs; one per ansible-core version (tests/check_ansible_versions.sh runs several). It must
+# lie outside any git work tree: inside one, ansible-test would list the content with that
+# repository's `git ls-files` and find nothing.
+core_version=$("$(dirname "$ansible_test")/python" -c 'import ansible.release as r; print(r.__version__)')
+work=${XDG_CACHE_HOME:-$HOME/.cache}/keybuzz-redis_ha-sanity/$core_version
 collection=$work/ansible_collections/$namespace/$name
 mkdir -p "$work"
 exec 9>"$work/.lock"
