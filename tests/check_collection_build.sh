@@ -8,7 +8,7 @@ ansible-galaxy collection build --output-path "$work" . >/dev/null
 tarball=$(ls "$work"/keybuzz-redis_ha-*.tar.gz)
 # Only what users run is shipped: anything else in the tarball (the lab, tests, benchmarks, scripts,
 # inventories, caches) is a build_ignore missing from galaxy.yml.
-shipped='^(MANIFEST\.json|FILES\.json|README\.md|COPYING|(roles|plugins|playbooks|meta|docs|changelogs)(/.*)?)$'
+shipped='^(MANIFEST\.json|FILES\.json|README\.md|CHANGELOG\.rst|COPYING|(roles|plugins|playbooks|meta|docs|changelogs)(/.*)?)$'
 unexpected=$(tar -tzf "$tarball" | sed 's|/$||' | grep -Ev "$shipped" || true)
 if [ -n "$unexpected" ]; then
   echo "the tarball holds files users do not run (add them to build_ignore in galaxy.yml):" >&2
