@@ -15,6 +15,7 @@ import atexit
 import importlib.util
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -48,8 +49,8 @@ def load_watcher():
 
 # --- templates ---------------------------------------------------------------------------------
 
-def role_defaults():
-    with open(os.path.join(ROLE_DIR, 'defaults', 'main.yml')) as fh:
+def role_defaults(role='haproxy_redis'):
+    with open(os.path.join(REPO_ROOT, 'roles', role, 'defaults', 'main.yml')) as fh:
         return yaml.safe_load(fh)
 
 
@@ -74,21 +75,28 @@ def default_state_dir():
     return _STATE_DIR[0]
 
 
-def render(template, **overrides):
+def render(template, role='haproxy_redis', **overrides):
     """Render a role template with the role defaults, ``overrides`` winning.
 
     Defaults that are Jinja expressions over the inventory (nodes, sentinels, credentials, bind
-    address) must be given in ``overrides``; plain defaults are used as they are.
+    address) must be given in ``overrides``; plain defaults are used as they are, and a default that
+    is only another variable ("{{ haproxy_redis_bind_address }}") takes that variable's value.
     """
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(ROLE_DIR, 'templates')),
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(REPO_ROOT, 'roles', role, 'templates')),
                              undefined=jinja2.StrictUndefined, trim_blocks=True, keep_trailing_newline=True)
     env.filters['to_json'] = json.dumps
     env.filters['bool'] = lambda value: value if isinstance(value, bool) else str(value).lower() in ('1', 'true', 'yes', 'on')
-    variables = dict((k, v) for k, v in role_defaults().items() if not (isinstance(v, str) and '{{' in v))
+    defaults = role_defaults(role)
+    variables = dict((k, v) for k, v in defaults.items() if not (isinstance(v, str) and '{{' in v))
     variables['ansible_managed'] = 'Rendered by tests/unit/lab_processes.py'
-    variables['haproxy_redis_tls'] = False  # its default reads redis_ha_tls (an inventory variable)
-    variables['haproxy_redis_state_dir'] = default_state_dir()  # haproxy -c needs its files to exist
+    if role == 'haproxy_redis':
+        variables['haproxy_redis_tls'] = False  # its default reads redis_ha_tls (an inventory variable)
+        variables['haproxy_redis_state_dir'] = default_state_dir()  # haproxy -c needs its files to exist
     variables.update(overrides)
+    for key, value in defaults.items():
+        alias = re.match(r'^\{\{ *([a-z_]+) *\}\}$', value) if isinstance(value, str) else None
+        if key not in variables and alias and alias.group(1) in variables:
+            variables[key] = variables[alias.group(1)]
     return env.get_template(template).render(**variables)
 
 
@@ -200,7 +208,7 @@ class Lab(object):
     """Three Redis nodes, three Sentinels and HAProxy on loopback (``tls``: everything TLS only, as
     with haproxy_redis_tls: make_tls_files() output)."""
 
-    def __init__(self, workdir, down_after_ms=1000, failover_timeout_ms=3000, tls=None):
+    def __init__(self, workdir, down_after_ms=1000, failover_timeout_ms=3000, tls=None, **variables):
         self.workdir = str(workdir)
         self.tls = tls
         self.nodes = {}
@@ -214,6 +222,7 @@ class Lab(object):
         self.frontend_port = free_port()
         self.health_port = free_port()
         self.stats_port = free_port()
+        self.watcher_port = free_port()
         try:
             master = start_node(self.workdir, 'redis-01', tls=tls)
             self.nodes['redis-01'] = master
@@ -225,7 +234,7 @@ class Lab(object):
                 self.sentinels[name] = start_sentinel(self.workdir, name, master, down_after_ms, failover_timeout_ms,
                                                       tls=tls)
             wait_for(self._sentinels_converged, timeout=30, interval=0.2, what='Sentinels to know each other')
-            self.variables = self.template_variables()
+            self.variables = self.template_variables(**variables)
             self.haproxy = HAProxy(self.workdir, render('haproxy.cfg.j2', **self.variables))
             self.haproxy.start(self.admin_socket)
         except Exception:
@@ -270,6 +279,11 @@ class Lab(object):
             haproxy_redis_app_password=DEFAULT_PASSWORD,
             haproxy_redis_maxconn=1000,  # the sandbox's fd hard limit is below what 10000 needs
             haproxy_redis_tls=bool(self.tls),
+            haproxy_redis_watcher_metrics_address='127.0.0.1',
+            haproxy_redis_watcher_metrics_port=self.watcher_port,
+            # Most tests run HAProxy alone or start and stop the watcher: the health endpoint follows the
+            # routing rules only; tests/unit/test_watcher_endpoint.py turns the watcher requirement on.
+            haproxy_redis_health_requires_watcher=False,
         )
         if self.tls:
             variables.update(haproxy_redis_tls_dir=self.tls['dir'], haproxy_redis_tls_ca_file=self.tls['ca'])
@@ -343,7 +357,8 @@ class Lab(object):
         finally:
             client.close()
 
-    def health_status(self):
+    def health(self):
+        """(status, body) of the health endpoint."""
         sock = socket.create_connection(('127.0.0.1', self.health_port), timeout=2)
         try:
             sock.sendall(b'GET /redis-master HTTP/1.0\r\nHost: lab\r\n\r\n')
@@ -353,9 +368,13 @@ class Lab(object):
                 if not chunk:
                     break
                 data += chunk
-            return int(data.split(b' ', 2)[1])
+            head, _, body = data.partition(b'\r\n\r\n')
+            return int(head.split(b' ', 2)[1]), body.decode('utf-8', 'replace').strip()
         finally:
             sock.close()
+
+    def health_status(self):
+        return self.health()[0]
 
     def stop(self):
         self.stop_watcher()

@@ -166,7 +166,8 @@ def test_template_loads_server_states_with_and_without_tls(tmp_path, tls):
     assert text.count('acl started var(proc.boot_ms),sub(proc.state_saved_ms) -m int 0:%d\n' % GRACE_MS) == 2
     # What the script compares with the saved states: every server, its address, port and TLS.
     servers = S.config_servers(text)
-    assert len(servers) == 12  # 3 in bk_redis, 3 in fo_redis, 2 Sentinels in each of the 3 chk_ backends
+    assert len(servers) == 13  # 3 in bk_redis, 3 in fo_redis, 2 Sentinels in each of the 3 chk_ backends, the watcher
+    assert servers[('bk_watcher', 'watcher')] == ('127.0.0.1', '8406', False)
     assert servers[('bk_redis', 'redis-02')] == ('10.0.0.124', '6379', tls)
     assert servers[('fo_redis', 'redis-02')] == ('10.0.0.124', '6379', tls)
     assert servers[('chk_redis-03', 'sentinel-02')] == ('10.0.1.2', '26380', tls)

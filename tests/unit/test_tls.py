@@ -18,14 +18,12 @@ import ssl
 import subprocess
 import time
 
-import jinja2
 import pytest
 import redis
-import yaml
 
 from conftest import (ADMIN_PASSWORD, ADMIN_USER, DEFAULT_PASSWORD, MASTER_NAME, REDIS_SENTINEL, REDIS_SERVER,
                       SENTINEL_PASSWORD, free_port, stop_process, wait_for)
-from lab_processes import HAPROXY, Lab, load_watcher, make_tls_files, sentinel_client, tls_client_options
+from lab_processes import HAPROXY, Lab, load_watcher, make_tls_files, render, sentinel_client, tls_client_options
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -34,17 +32,7 @@ pytestmark = pytest.mark.skipif(not shutil.which('openssl'), reason='openssl not
 
 def render_role(role, template, **overrides):
     """Render a role template with its plain defaults (not the Jinja ones) and ``overrides``."""
-    role_dir = os.path.join(REPO_ROOT, 'roles', role)
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(role_dir, 'templates')),
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, keep_trailing_newline=True)
-    env.filters['bool'] = lambda v: v if isinstance(v, bool) else str(v).lower() in ('1', 'true', 'yes', 'on')
-    env.filters['to_json'] = json.dumps
-    with open(os.path.join(role_dir, 'defaults', 'main.yml')) as fh:
-        defaults = yaml.safe_load(fh)
-    variables = dict((k, v) for k, v in defaults.items() if not (isinstance(v, str) and '{{' in v))
-    variables.update(ansible_managed='Rendered by tests/unit/test_tls.py', inventory_hostname='redis-01')
-    variables.update(overrides)
-    return env.get_template(template).render(**variables)
+    return render(template, role=role, **dict(dict(inventory_hostname='redis-01'), **overrides))
 
 
 def redis_conf(workdir, tls, port, **extra):
@@ -123,6 +111,10 @@ def test_haproxy_cfg_with_tls_passes_haproxy_check(tmp_path):
     subprocess.check_call([HAPROXY, '-c', '-q', '-f', str(conf)])
     assert 'bind 127.0.0.1:6379 ssl crt %s/haproxy.crt\n' % tls['dir'] in text
     servers = [line.split() for line in text.splitlines() if line.strip().startswith('server ')]
+    # The watcher's /healthz: plain HTTP to its own private address (no secret crosses it).
+    watcher = [words for words in servers if words[1] == 'watcher']
+    assert len(watcher) == 1 and 'ssl' not in ' '.join(watcher[0]), watcher
+    servers = [words for words in servers if words[1] != 'watcher']
     assert len(servers) == 9  # 3 nodes in bk_redis and in fo_redis, and the Sentinel in each of the 3 chk_ backends
     for words in servers:  # every check over TLS, verifying the CA and the server's inventory name
         assert 'check-ssl' in words and words[words.index('verify') + 1] == 'required'
@@ -153,8 +145,11 @@ def test_watcher_and_guard_tls_options():
                                     haproxy_redis_tls_ca_file='/etc/ssl/redis-ha/ca.crt', haproxy_redis_nodes=[],
                                     haproxy_redis_sentinels=[], haproxy_redis_master_name='m',
                                     haproxy_redis_sentinel_password='s', haproxy_redis_healthcheck_user='u',
-                                    haproxy_redis_healthcheck_password='p', haproxy_redis_sentinel_port=26379))
+                                    haproxy_redis_healthcheck_password='p', haproxy_redis_sentinel_port=26379,
+                                    haproxy_redis_bind_address='10.0.0.11'))
     assert config['tls'] is True and config['tls_ca_file'] == '/etc/ssl/redis-ha/ca.crt'
+    # Its own endpoint listens on the private address (haproxy_redis_bind_address by default).
+    assert (config['metrics_address'], config['metrics_port'], config['stale_after']) == ('10.0.0.11', 8406, 15.0)
     spec = importlib.util.spec_from_file_location(
         'redis_start_role_tls', os.path.join(REPO_ROOT, 'roles', 'redis_node', 'files', 'redis-start-role.py'))
     guard = importlib.util.module_from_spec(spec)

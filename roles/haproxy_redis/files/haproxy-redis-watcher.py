@@ -52,6 +52,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # In the repository the rules live in plugins/module_utils (the unit tests load this file from there).
@@ -82,6 +83,11 @@ DEFAULTS = {
     # TLS (haproxy_redis_tls): Sentinels and nodes are verified with this CA and their address.
     'tls': False,
     'tls_ca_file': None,
+    # Its own HTTP endpoint (/metrics for Prometheus, /healthz for HAProxy's health rule); off without a port.
+    'metrics_address': None,
+    'metrics_port': 0,
+    # /healthz answers 503 when the last complete reconcile (Sentinels asked, HAProxy read) is older.
+    'stale_after': 15.0,
 }
 
 # Published by a Sentinel that starts (or leads) a failover: "master <name> <ip> <port>".
@@ -136,6 +142,24 @@ def fence_release(fenced, majority_node, failover_running, aborted, now, deadlin
     if now >= deadline:
         return 'fence timeout'
     return None
+
+
+def reconcile_freshness(last, stale_after, now):
+    """(fresh, why) of a watcher whose last complete reconcile ended at ``last`` (None: never)."""
+    if last is None:
+        return False, 'stale: no complete reconcile yet'
+    age = now - last
+    if age > stale_after:
+        return False, 'stale: last complete reconcile %.1f s ago (limit %.1f s)' % (age, stale_after)
+    return True, 'fresh: last complete reconcile %.1f s ago' % max(0.0, age)
+
+
+def prometheus_label(value):
+    return str(value).replace('\\', '\\\\').replace('\n', '\\n').replace('"', '\\"')
+
+
+def prometheus_number(value):
+    return repr(float(value)) if isinstance(value, float) else str(int(value))
 
 
 def majority_master(answers, total):
@@ -299,6 +323,13 @@ class Watcher(object):
         self.switch_events = []         # (time, sentinel name, event)
         self._fences = {}               # node name -> [deadline, abort seen]
         self._threads = []
+        # What /metrics and /healthz report (see metrics_text and fresh).
+        self.counters = {'reconciles': 0, 'reconcile_errors': 0, 'commands': 0, 'command_errors': 0,
+                         'fences': 0, 'switch_events': 0, 'route_changes': 0}
+        self.last_reconcile = None       # time.time() of the last complete reconcile
+        self.majority_node = None        # node the Sentinel majority named then (None: no majority)
+        self.routed = None               # node the watcher last routed to
+        self._http = None
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.sentinels)))
 
     # -- Sentinel queries
@@ -381,8 +412,10 @@ class Watcher(object):
             try:
                 answer = self.haproxy(command).strip()
             except Exception as exc:
+                self.counters['command_errors'] += 1
                 LOG.warning('%s: %s failed: %s', reason, command, describe_error(exc))
                 continue
+            self.counters['commands'] += 1
             self.actions_done.append((time.time(), command, reason))
             LOG.info('%s: %s%s', reason, command, (' -> %s' % answer) if answer else '')
 
@@ -397,6 +430,7 @@ class Watcher(object):
             new = node['name'] not in self._fences
             self._fences[node['name']] = [time.monotonic() + float(self.config['fence_timeout']), False]
         if new:
+            self.counters['fences'] += 1
             self._run_commands(['set server %s/%s state maint' % (self.config['backend'], node['name']),
                                 'shutdown sessions server %s/%s' % (self.config['backend'], node['name'])],
                                'sentinel %s %s: fence %s' % (sentinel['name'], channel, node['name']))
@@ -462,6 +496,9 @@ class Watcher(object):
         with self._lock:
             fenced = ['set server %s/%s ' % (cfg['backend'], name) for name in self._fences]
         commands = [c for c in commands if not any(c.startswith(prefix) for prefix in fenced)]
+        self.counters['reconciles'] += 1
+        self.last_reconcile = time.time()
+        self.majority_node = target['name'] if target is not None else None
         if target is None:
             if reason != 'periodic':
                 LOG.info('%s: no Sentinel majority names a known node (%s): HAProxy state left to its checks',
@@ -469,6 +506,10 @@ class Watcher(object):
             return None, []
         self._run_commands(commands, '%s: master %s (%s:%d) per Sentinel majority' % (
             reason, target['name'], target['address'], target['port']))
+        if self.routed != target['name']:
+            if self.routed is not None:
+                self.counters['route_changes'] += 1
+            self.routed = target['name']
         return target['name'], commands
 
     # -- pub/sub
@@ -481,6 +522,7 @@ class Watcher(object):
             LOG.info('sentinel %s: +switch-master of another master (%s) ignored', sentinel['name'], event['name'])
             return
         self.switch_events.append((time.time(), sentinel['name'], event))
+        self.counters['switch_events'] += 1
         LOG.info('sentinel %s: +switch-master %s %s:%d -> %s:%d; checking the Sentinel majority', sentinel['name'],
                  event['name'], event['old'][0], event['old'][1], event['new'][0], event['new'][1])
         with self._lock:
@@ -545,6 +587,7 @@ class Watcher(object):
         """Main loop: reconcile on every +switch-master, every reconcile_interval, until stop()."""
         self.release_stale_maintenance()
         self.start()
+        self.serve_http()
         interval = float(self.config['reconcile_interval'])
         next_full = 0.0
         while not self.stop_event.is_set():
@@ -558,6 +601,7 @@ class Watcher(object):
                 try:
                     target, _ = self.reconcile(reason)
                 except Exception as exc:  # never die on one bad round
+                    self.counters['reconcile_errors'] += 1
                     LOG.error('reconcile failed: %s', describe_error(exc))
                     target = None
                 next_full = time.monotonic() + interval
@@ -584,9 +628,90 @@ class Watcher(object):
     def stop(self):
         self.stop_event.set()
         self._wake.set()
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+            self._http = None
         for thread in self._threads:
             thread.join(5)
         self._pool.shutdown(wait=False)
+
+    # -- its own endpoint: /metrics (Prometheus text format), /healthz (HAProxy's health rule)
+    def fresh(self, now=None):
+        """(fresh, why): fresh while the last complete reconcile is younger than stale_after."""
+        return reconcile_freshness(self.last_reconcile, float(self.config['stale_after']),
+                                   time.time() if now is None else now)
+
+    def metrics_text(self, now=None):
+        now = time.time() if now is None else now
+        with self._lock:
+            fenced = set(self._fences)
+        lines = []
+
+        def metric(name, kind, doc, samples):
+            lines.extend(['# HELP keybuzz_watcher_%s %s' % (name, doc), '# TYPE keybuzz_watcher_%s %s' % (name, kind)])
+            for labels, value in samples:
+                text = ','.join('%s="%s"' % (k, prometheus_label(v)) for k, v in labels)
+                lines.append('keybuzz_watcher_%s%s %s' % (name, '{%s}' % text if text else '', prometheus_number(value)))
+
+        nodes = [(('node', n['name']), ('address', '%s:%d' % node_address(n))) for n in self.nodes]
+        metric('fresh', 'gauge', 'Whether the last complete reconcile is younger than stale_after (1) or not (0).',
+               [((), 1 if self.fresh(now)[0] else 0)])
+        metric('last_reconcile_timestamp_seconds', 'gauge', 'When the last complete reconcile ended (Unix time; 0: never).',
+               [((), self.last_reconcile or 0)])
+        metric('stale_after_seconds', 'gauge', 'Age of the last reconcile after which /healthz answers 503.',
+               [((), float(self.config['stale_after']))])
+        metric('majority_master', 'gauge', 'The node a Sentinel majority named at the last reconcile (1), the others (0).',
+               [(labels, 1 if labels[0][1] == self.majority_node else 0) for labels in nodes])
+        metric('routed_master', 'gauge', 'The node the watcher last routed HAProxy to (1), the others (0).',
+               [(labels, 1 if labels[0][1] == self.routed else 0) for labels in nodes])
+        metric('fenced', 'gauge', 'Nodes in maintenance because a failover started (1).',
+               [(labels, 1 if labels[0][1] in fenced else 0) for labels in nodes])
+        metric('sentinel_subscribed', 'gauge', 'Whether the watcher holds its +switch-master subscription on that Sentinel.',
+               [((('sentinel', s['name']),), 1 if self.subscribed.get(s['name']) else 0) for s in self.sentinels])
+        for key, doc in (('reconciles', 'Complete reconciles (Sentinels asked, HAProxy read).'),
+                         ('reconcile_errors', 'Reconciles that failed with an error.'),
+                         ('commands', 'HAProxy runtime commands applied.'),
+                         ('command_errors', 'HAProxy runtime commands that failed.'),
+                         ('fences', 'Masters fenced at the start of a failover.'),
+                         ('switch_events', '+switch-master messages of this master received (one per Sentinel).'),
+                         ('route_changes', 'Times the routed master changed.')):
+            metric('%s_total' % key, 'counter', doc, [((), self.counters[key])])
+        return '\n'.join(lines) + '\n'
+
+    def serve_http(self):
+        """Serve /metrics and /healthz on metrics_address:metrics_port (a thread); nothing without a port."""
+        port = int(self.config.get('metrics_port') or 0)
+        if not port:
+            return None
+        watcher = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path == '/metrics':
+                    status, body, kind = 200, watcher.metrics_text(), 'text/plain; version=0.0.4'
+                elif self.path == '/healthz':
+                    ok, why = watcher.fresh()
+                    status, body, kind = (200 if ok else 503), why + '\n', 'text/plain'
+                else:
+                    status, body, kind = 404, 'not found\n', 'text/plain'
+                data = body.encode('utf-8')
+                self.send_response(status)
+                self.send_header('Content-Type', kind)
+                self.send_header('Content-Length', str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):  # HAProxy checks it every second: no access log
+                pass
+
+        self._http = ThreadingHTTPServer((self.config.get('metrics_address') or '127.0.0.1', port), Handler)
+        self._http.daemon_threads = True
+        thread = threading.Thread(target=self._http.serve_forever, name='http', daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        LOG.info('metrics and health on http://%s:%d (/metrics, /healthz)', *self._http.server_address[:2])
+        return self._http.server_address
 
     def status(self):
         """One-shot view for the Ansible health gate."""

@@ -1,0 +1,81 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, KeyBuzz (@keybuzz)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The watcher is checked: scraped from the host on its private address, its view equals the
+Sentinels'; a watcher that is stopped or stuck (SIGSTOP) turns its HAProxy node's health endpoint
+503 ("watcher not running") while the other node stays 200 and clients keep writing, and
+validate.yml names it in a FAIL line."""
+
+from __future__ import absolute_import, division, print_function
+
+import re
+import time
+import urllib.error
+import urllib.request
+
+from labctl import assert_invariants, assert_no_secret
+
+from test_day2 import report_lines
+
+WATCHER_PORT = 8406
+
+
+def metrics(lab, proxy):
+    with urllib.request.urlopen('http://%s:%d/metrics' % (lab.ip[proxy], WATCHER_PORT), timeout=2) as answer:
+        return answer.read().decode()
+
+
+def health_body(lab, proxy):
+    try:
+        with urllib.request.urlopen('http://%s:8405/redis-master' % lab.ip[proxy], timeout=2) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_watcher_view_and_a_dead_or_stuck_watcher_drains_its_node(steady_lab):
+    lab = steady_lab
+    master = lab.steady()
+    for proxy in lab.haproxies:
+        page = metrics(lab, proxy)
+        assert re.search(r'^keybuzz_watcher_fresh 1$', page, re.M), page
+        assert re.search(r'^keybuzz_watcher_routed_master\{node="%s",[^}]*\} 1$' % master, page, re.M), page
+        assert re.search(r'^keybuzz_watcher_majority_master\{node="%s",[^}]*\} 1$' % master, page, re.M), page
+        assert_no_secret(lab, page)
+    one, other = lab.haproxies
+    work = lab.workload().start()
+    timings = {}
+    try:
+        for fault, undo in (('stop', 'start'), ('SIGSTOP', 'SIGCONT')):
+            start = time.monotonic()
+            if fault == 'stop':
+                lab.systemctl(one, 'stop', 'haproxy-redis-watcher')
+            else:
+                lab.kill(one, 'haproxy-redis-watcher', 'SIGSTOP')
+            lab.wait_for('%s: health 503 on %s' % (fault, one),
+                         lambda: health_body(lab, one) == (503, 'watcher not running'), timeout=15)
+            timings[fault] = round(time.monotonic() - start, 2)
+            assert lab.health(other) == 200
+            # Routing itself is HAProxy's own checks: the node still takes clients that reach it.
+            assert lab.served_by(one) == master
+            if fault == 'stop':
+                result = lab.playbook('validate.yml')
+                lines = report_lines(result.stdout)
+                print('\n'.join(lines))
+                failed = [line for line in lines if line.startswith('FAIL')]
+                assert result.returncode != 0
+                assert any(line.startswith('FAIL  watcher %s' % one) and 'no answer' in line for line in failed), failed
+                assert any(line.startswith('FAIL  health endpoint %s: HTTP 503 watcher not running' % one)
+                           for line in failed), failed
+                assert not any(other in line for line in failed), failed
+                assert_no_secret(lab, result.stdout)
+                lab.systemctl(one, 'start', 'haproxy-redis-watcher')
+            else:
+                lab.kill(one, 'haproxy-redis-watcher', 'SIGCONT')
+            lab.wait_for('health 200 again on %s' % one, lambda: lab.health(one) == 200, timeout=15)
+    finally:
+        report = lab.finish(work, 'watcher stopped, then stuck, on one HAProxy node',
+                            extra={'health_503_after_s': timings})
+    assert_invariants(report)
+    assert report['unavailability']['overall']['longest'] < 1.0, report['unavailability']

@@ -1,0 +1,126 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, KeyBuzz (@keybuzz)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The watcher is checked: its own endpoint (/metrics, /healthz) and HAProxy's health rule that
+requires it (haproxy_redis_health_requires_watcher), with real redis-server, redis-sentinel and
+haproxy on loopback and the role's watcher file running in a thread."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from conftest import wait_for
+from lab_processes import Lab, load_watcher, sentinel_client, MASTER_NAME
+
+
+def get(port, path):
+    try:
+        with urllib.request.urlopen('http://127.0.0.1:%d%s' % (port, path), timeout=2) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def samples(text):
+    """{'name{labels}': value} of a Prometheus text page."""
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith('#'):
+            key, _, value = line.rpartition(' ')
+            out[key] = float(value)
+    return out
+
+
+@pytest.fixture(scope='module')
+def lab(tmp_path_factory):
+    obj = Lab(tmp_path_factory.mktemp('watcher_endpoint'), haproxy_redis_health_requires_watcher=True)
+    try:
+        yield obj
+    finally:
+        obj.stop()
+
+
+def test_freshness_rule():
+    mod = load_watcher()
+    assert mod.reconcile_freshness(None, 15.0, 100.0)[0] is False
+    assert mod.reconcile_freshness(90.0, 15.0, 100.0)[0] is True
+    assert mod.reconcile_freshness(85.0, 15.0, 100.0)[0] is True      # exactly at the limit: still fresh
+    fresh, why = mod.reconcile_freshness(84.0, 15.0, 100.0)
+    assert fresh is False and '16.0 s ago' in why
+
+
+def test_health_is_503_while_no_watcher_runs_then_200_with_it(lab):
+    # No watcher yet: HAProxy's check of its /healthz fails (connection refused) and the health
+    # endpoint says why, although a master is routable.
+    wait_for(lambda: lab.health() == (503, 'watcher not running'), timeout=10, what='503 without a watcher')
+    assert lab.routable() == [lab.majority_master()]
+    watcher = lab.start_watcher()
+    try:
+        wait_for(lambda: lab.health_status() == 200, timeout=10, what='200 once the watcher runs')
+        status, body = get(lab.watcher_port, '/healthz')
+        assert status == 200 and body.startswith('fresh'), body
+    finally:
+        lab.stop_watcher()
+    assert watcher.stop_event.is_set()
+    wait_for(lambda: lab.health() == (503, 'watcher not running'), timeout=10, what='503 after the watcher stopped')
+
+
+def test_metrics_name_the_routed_and_majority_master(lab):
+    lab.start_watcher()
+    try:
+        master = lab.majority_master()
+        wait_for(lambda: samples(get(lab.watcher_port, '/metrics')[1]).get('keybuzz_watcher_fresh') == 1.0,
+                 timeout=10, what='a fresh watcher')
+        status, text = get(lab.watcher_port, '/metrics')
+        assert status == 200
+        values = samples(text)
+        routed = [k for k, v in values.items() if k.startswith('keybuzz_watcher_routed_master{') and v == 1.0]
+        majority = [k for k, v in values.items() if k.startswith('keybuzz_watcher_majority_master{') and v == 1.0]
+        assert len(routed) == 1 and 'node="%s"' % master in routed[0], routed
+        assert len(majority) == 1 and 'node="%s"' % master in majority[0], majority
+        assert values['keybuzz_watcher_reconciles_total'] >= 1
+        assert all(values['keybuzz_watcher_sentinel_subscribed{sentinel="%s"}' % s] == 1.0 for s in lab.sentinels)
+        assert abs(values['keybuzz_watcher_last_reconcile_timestamp_seconds'] - time.time()) < 10
+        assert get(lab.watcher_port, '/other')[0] == 404
+    finally:
+        lab.stop_watcher()
+
+
+def test_a_failover_moves_the_counters_and_the_routed_master(lab):
+    watcher = lab.start_watcher()
+    try:
+        old = lab.majority_master()
+        wait_for(lambda: watcher.routed == old, timeout=10, what='the watcher routing to the master')
+        before = dict(watcher.counters)
+        sentinel_client(next(iter(lab.sentinels.values()))).execute_command('SENTINEL', 'FAILOVER', MASTER_NAME)
+        wait_for(lambda: watcher.routed not in (None, old), timeout=20, interval=0.1, what='the watcher to route elsewhere')
+        values = samples(get(lab.watcher_port, '/metrics')[1])
+        assert values['keybuzz_watcher_route_changes_total'] == before['route_changes'] + 1
+        assert values['keybuzz_watcher_switch_events_total'] > before['switch_events']
+        assert values['keybuzz_watcher_fences_total'] > before['fences']
+        assert values['keybuzz_watcher_routed_master{node="%s",address="127.0.0.1:%d"}'
+                      % (watcher.routed, lab.nodes[watcher.routed].port)] == 1.0
+    finally:
+        lab.stop_watcher()
+
+
+def test_a_watcher_that_cannot_reach_haproxy_goes_stale_and_the_health_endpoint_503(lab):
+    # A watcher that cannot read HAProxy's runtime API cannot fence a demoted master either: its
+    # reconciles stop completing, /healthz turns 503 after stale_after, and so does the health endpoint.
+    lab.start_watcher(stale_after=2.0, reconcile_interval=0.5)
+    try:
+        wait_for(lambda: lab.health_status() == 200, timeout=10, what='200 with a working watcher')
+        lab.watcher.config['admin_socket'] = lab.admin_socket + '.gone'
+        wait_for(lambda: get(lab.watcher_port, '/healthz')[0] == 503, timeout=10, what='/healthz 503 once stale')
+        assert get(lab.watcher_port, '/healthz')[1].startswith('stale: last complete reconcile')
+        wait_for(lambda: lab.health() == (503, 'watcher not running'), timeout=10, what='the health endpoint 503')
+        lab.watcher.config['admin_socket'] = lab.admin_socket
+        wait_for(lambda: lab.health_status() == 200, timeout=10, what='200 again once it reaches HAProxy')
+    finally:
+        lab.stop_watcher()
