@@ -225,9 +225,16 @@ timings_ms:
   sample: {"master_paused": 312.4, "pause_to_caught_up": 1.8, "failover_to_promoted": 205.1, "pause_to_majority": 611.0}
 step:
   description: The step that failed.
-  returned: failure
+  returned: when a step failed
   type: str
   sample: wait for the target to catch up with the master
+error:
+  description:
+    - Why that step failed and what was done about it (the old master demoted, unpaused), without
+      the state that C(msg) adds (priorities, timings). Never contains a password.
+  returned: when a step failed
+  type: str
+  sample: the target did not catch up with the master within 2.0s (master offset 1234, target 1200); the old master was unpaused
 '''
 
 import time
@@ -534,11 +541,11 @@ class Switchover(object):
             return None
         if failure is None:  # only the restore failed
             self.step, self.where, failure = RESTORE, None, 'the switchover is done, but ' + notes.pop(0)
-        self.result['step'] = self.step
         where = ' on %s' % format_address(*self.where) if self.where else ''
-        return ('switchover %s -> %s: step "%s" failed%s: %s%s (replica-priority changed %s, restored: %s; '
-                'timings so far in ms %s)' % (self.result['old_master'], self.target_key, self.step, where, failure,
-                                              ''.join('; ' + n for n in notes), self.result['priorities_changed'],
+        self.result.update(step=self.step, error='%s%s' % (failure, ''.join('; ' + n for n in notes)))
+        return ('switchover %s -> %s: step "%s" failed%s: %s (replica-priority changed %s, restored: %s; '
+                'timings so far in ms %s)' % (self.result['old_master'], self.target_key, self.step, where,
+                                              self.result['error'], self.result['priorities_changed'],
                                               'yes' if self.result['priorities_restored'] else 'NO',
                                               self.result['timings_ms']))
 

@@ -112,6 +112,7 @@ def test_a_failure_names_the_step_and_the_node_never_the_password(cluster, run_m
                                  % (master.port, target.port, target.port, target.port)), res['msg']
     assert res['msg'].endswith('(replica-priority changed {}, restored: yes; timings so far in ms {})')
     assert res['step'] == 'CONFIG GET replica-priority' and res['changed'] is False
+    assert res['error'].startswith('authentication failed on 127.0.0.1:%d' % target.port)
     assert 'wrong-Pw-0' not in str(res) and ADMIN_PASSWORD not in str(res) and SENTINEL_PASSWORD not in str(res)
     assert priorities(cluster.replicas) == before and role(master) == 'master'
 
