@@ -10,10 +10,7 @@ __metaclass__ = type
 
 import pytest
 
-from conftest import (
-    ADMIN_PASSWORD, ADMIN_USER, MASTER_NAME, SENTINEL_PASSWORD, Cluster, admin, start_sentinels, start_server,
-    wait_for, wait_replicas_online,
-)
+from conftest import ADMIN_PASSWORD, ADMIN_USER, MASTER_NAME, SENTINEL_PASSWORD, admin, sentinel_cluster, wait_for
 from ansible_collections.keybuzz.redis_ha.plugins.modules import redis_switchover as module
 
 
@@ -41,16 +38,8 @@ def role(proc):
 @pytest.fixture(scope='module')
 def own_cluster(tmp_path_factory):
     """Master, two replicas and three Sentinels that the tests of this file switch over."""
-    workdir = tmp_path_factory.mktemp('switchover')
-    master = start_server(workdir, 'master')
-    obj = Cluster(master, [])
-    try:
-        obj.replicas = [start_server(workdir, 'replica%d' % i, master) for i in range(2)]
-        wait_replicas_online(master, 2)
-        obj.sentinels = start_sentinels(workdir, master, 2, down_after_ms=5000)
+    with sentinel_cluster(tmp_path_factory.mktemp('switchover'), 2, down_after_ms=5000) as obj:
         yield obj
-    finally:
-        obj.stop()
 
 
 def test_a_stale_master_is_refused_before_anything_changes(cluster, run_module):
