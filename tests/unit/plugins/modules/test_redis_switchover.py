@@ -9,6 +9,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import pytest
+import redis
 
 from conftest import ADMIN_PASSWORD, ADMIN_USER, MASTER_NAME, SENTINEL_PASSWORD, admin, sentinel_cluster, wait_for
 from ansible_collections.keybuzz.redis_ha.plugins.modules import redis_switchover as module
@@ -119,6 +120,31 @@ def test_priorities_are_restored_when_no_sentinel_reports_them_in_time(own_clust
     assert priorities(own_cluster.replicas) == before
     assert role(master) == 'master'
     assert admin(master).set('kb:switchover:after-failure', 'written')  # never paused
+
+
+def test_a_failure_after_the_pause_unpauses_the_master_and_restores_the_priorities(own_cluster, run_module, monkeypatch):
+    """The target stops answering once the master is paused: the master is unpaused (still master, writes
+    go through), the priorities are restored, and the failure names the step and the node."""
+    master, (target, other) = own_cluster.master, own_cluster.replicas
+    before = priorities(own_cluster.replicas)
+    real = module.info_replication
+
+    def target_times_out(client):
+        if client.connection_pool.connection_kwargs['port'] == target.port:
+            raise redis.exceptions.TimeoutError('Timeout reading from socket')
+        return real(client)
+    monkeypatch.setattr(module, 'info_replication', target_times_out)
+    res = run_module(module, args_for(own_cluster, master, target, align_timeout=0.5), expect_fail=True)
+    assert res['step'] == 'wait for the target to catch up with the master' and res['changed'] is True
+    assert res['error'] == ('timeout talking to 127.0.0.1:%d: no answer within the connect_timeout; the old master '
+                            'was unpaused' % target.port)
+    assert res['msg'].startswith('switchover 127.0.0.1:%d -> 127.0.0.1:%d: step "wait for the target to catch up with '
+                                 'the master" failed on 127.0.0.1:%d: ' % (master.port, target.port, target.port))
+    assert 'master_paused' in res['timings_ms'] and 'pause_to_caught_up' not in res['timings_ms']
+    assert res['priorities_changed'] == {addr(other): [int(before[1]), 0]} and res['priorities_restored'] is True
+    assert priorities(own_cluster.replicas) == before
+    assert role(master) == 'master' and role(target) == 'slave'
+    assert admin(master, socket_timeout=1).set('kb:switchover:after-pause', 'written')  # unpaused
 
 
 def test_switchover_promotes_the_target_without_losing_a_write(own_cluster, run_module):
