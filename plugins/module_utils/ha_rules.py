@@ -7,9 +7,10 @@
 master, may this proxy route, is a fence fast enough. Pure functions (no I/O, no Ansible, the
 standard library only), so that every caller decides the same way:
 
-* the modules and the filter plugin ``keybuzz.redis_ha.ha_rules`` (playbooks, roles);
-* the start-up guard ``redis-start-role``, the HAProxy watcher and the switchover helper, on the
-  hosts: the roles install this very file beside them (``ha_rules.py``), never a copy.
+* the modules (``redis_switchover`` among them) and the filter plugin ``keybuzz.redis_ha.ha_rules``
+  (playbooks, roles);
+* the start-up guard ``redis-start-role`` and the HAProxy watcher, on the hosts: the roles install
+  this very file beside them (``ha_rules.py``), never a copy.
 
 Addresses are ``(host, port)`` tuples (port an int) or ``None``; an address given as the
 text ``host:port`` is accepted everywhere and normalised by ``address()``.

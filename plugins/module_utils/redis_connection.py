@@ -56,11 +56,15 @@ def check_redis_lib(module):
         module.fail_json(msg=missing_required_lib('redis'), exception=REDIS_IMP_ERR)
 
 
-def redis_client(params, host=None, port=None):
+def redis_client(params, host=None, port=None, reconnect=False):
     """Build a redis.Redis client from the module parameters.
 
     ``host``/``port`` override ``login_host``/``login_port``. Retries are
-    disabled so that a dead server costs at most ``connect_timeout``.
+    disabled so that a dead server costs at most ``connect_timeout``; with
+    ``reconnect``, a command whose connection was closed (a ConnectionError,
+    not a timeout) is sent once more on a new connection: Sentinel closes a
+    node's normal clients when it reconfigures it (CLIENT KILL TYPE normal),
+    and redis-py notices a closed TLS connection only when it uses it.
     """
     kwargs = dict(
         host=host or params['login_host'],
@@ -72,6 +76,8 @@ def redis_client(params, host=None, port=None):
         retry=None,
         decode_responses=True,
     )
+    if reconnect:
+        kwargs['retry_on_error'] = [redis_exceptions.ConnectionError]
     if _supports_protocol():
         # redis-py >= 5 may default to RESP3; 4.3 only speaks RESP2. Same replies everywhere.
         kwargs['protocol'] = 2
@@ -268,18 +274,26 @@ def to_int(value, default=None):
         return default
 
 
+def sentinel_master_address(client, master_name):
+    """What the Sentinel of ``client`` names as ``master_name``'s address: ``'host:port'``, or
+    ``None`` when it cannot be asked or does not know the master (one entry of the input of
+    ``ha_rules.sentinel_majority``)."""
+    try:
+        reply = raw_command(client, 'SENTINEL', 'get-master-addr-by-name', master_name)
+        return '%s:%s' % (reply[0], reply[1]) if reply else None
+    except Exception:  # unreachable, refused, unknown master: counts against the majority
+        return None
+
+
 def sentinel_master_addresses(params, sentinels, master_name, password):
-    """What each Sentinel of ``sentinels`` (``[(host, port)]``) names as ``master_name``'s address:
-    ``'host:port'``, or ``None`` when it cannot be asked or does not know the master (the input of
-    ``ha_rules.sentinel_majority``). ``params`` gives the TLS options; ``password`` is the Sentinels'."""
+    """What each Sentinel of ``sentinels`` (``[(host, port)]``) names as ``master_name``'s address
+    (``sentinel_master_address``), one new connection each. ``params`` gives the TLS options;
+    ``password`` is the Sentinels'."""
     views = []
     for host, port in sentinels:
         client = redis_client(dict(params, login_user=None, login_password=password), host=host, port=port)
         try:
-            reply = raw_command(client, 'SENTINEL', 'get-master-addr-by-name', master_name)
-            views.append('%s:%s' % (reply[0], reply[1]) if reply else None)
-        except Exception:  # unreachable, refused, unknown master: counts against the majority
-            views.append(None)
+            views.append(sentinel_master_address(client, master_name))
         finally:
             try:
                 client.close()

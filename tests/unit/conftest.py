@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import atexit
+import contextlib
 import inspect
 import json
 import os
@@ -237,31 +238,33 @@ class Cluster(object):
             proc.stop()
 
 
-@pytest.fixture(scope='session')
-def cluster(tmp_path_factory):
-    """Master with two replicas and three Sentinels, shared and never disturbed."""
-    workdir = tmp_path_factory.mktemp('cluster')
+@contextlib.contextmanager
+def sentinel_cluster(workdir, replicas, down_after_ms):
+    """A master with ``replicas`` replicas and three Sentinels, stopped on leaving the context."""
     master = start_server(workdir, 'master')
     obj = Cluster(master, [])
     try:
-        obj.replicas = [start_server(workdir, 'replica%d' % i, master) for i in range(2)]
-        wait_replicas_online(master, 2)
-        obj.sentinels = start_sentinels(workdir, master, 2, down_after_ms=5000)
+        obj.replicas = [start_server(workdir, 'replica%d' % i, master) for i in range(replicas)]
+        if replicas:
+            wait_replicas_online(master, replicas)
+        obj.sentinels = start_sentinels(workdir, master, replicas, down_after_ms=down_after_ms)
         yield obj
     finally:
         obj.stop()
+
+
+@pytest.fixture(scope='session')
+def cluster(tmp_path_factory):
+    """Master with two replicas and three Sentinels, shared and never disturbed."""
+    with sentinel_cluster(tmp_path_factory.mktemp('cluster'), 2, down_after_ms=5000) as obj:
+        yield obj
 
 
 @pytest.fixture
 def disposable_cluster(tmp_path):
     """Master without replicas and three Sentinels that a test may kill."""
-    master = start_server(tmp_path, 'master')
-    obj = Cluster(master, [])
-    try:
-        obj.sentinels = start_sentinels(tmp_path, master, 0, down_after_ms=1000)
+    with sentinel_cluster(tmp_path, 0, down_after_ms=1000) as obj:
         yield obj
-    finally:
-        obj.stop()
 
 
 @pytest.fixture
