@@ -2,10 +2,11 @@
 # Copyright: (c) 2026, KeyBuzz (@keybuzz)
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The watcher is checked: scraped from the host on its private address, its view equals the
-Sentinels'; a watcher that is stopped or stuck (SIGSTOP) turns its HAProxy node's health endpoint
-503 ("watcher not running") while the other node stays 200 and clients keep writing, and
-validate.yml names it in a FAIL line."""
+"""Metrics and the watcher's checks, scraped from the host on the private addresses: HAProxy's
+exporter shows the routing state, the watcher's view equals the Sentinels', no password is in a
+process's argv or environment; a watcher that is stopped or stuck (SIGSTOP) turns its HAProxy node's
+health endpoint 503 ("watcher not running") while the other node stays 200 and clients keep
+writing, and validate.yml names it in a FAIL line."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -19,11 +20,28 @@ from labctl import assert_invariants, assert_no_secret
 from test_day2 import report_lines
 
 WATCHER_PORT = 8406
+EXPORTER_PORT = 8407
 
 
-def metrics(lab, proxy):
-    with urllib.request.urlopen('http://%s:%d/metrics' % (lab.ip[proxy], WATCHER_PORT), timeout=2) as answer:
+def metrics(lab, proxy, port=WATCHER_PORT):
+    with urllib.request.urlopen('http://%s:%d/metrics' % (lab.ip[proxy], port), timeout=2) as answer:
         return answer.read().decode()
+
+
+def test_haproxy_exporter_and_no_password_in_argv_or_environment(steady_lab):
+    lab = steady_lab
+    master = lab.steady()
+    for proxy in lab.haproxies:
+        page = metrics(lab, proxy, EXPORTER_PORT)
+        assert 'haproxy_server_status{proxy="bk_redis",server="%s",state="UP"} 1\n' % master in page
+        for node in lab.nodes:  # one server per Sentinel naming the node
+            expected = len(lab.sentinels) if node == master else 0
+            assert 'haproxy_backend_active_servers{proxy="chk_%s"} %d\n' % (node, expected) in page, node
+        assert_no_secret(lab, page)
+        seen = lab.sh(proxy, 'for p in $(pidof haproxy) $(systemctl show -p MainPID --value haproxy-redis-watcher.service); '
+                             'do tr "\\0" "\\n" < /proc/$p/cmdline; tr "\\0" "\\n" < /proc/$p/environ; done')
+        assert 'haproxy' in seen and 'haproxy-redis-watcher' in seen, seen[:300]
+        assert_no_secret(lab, seen)
 
 
 def health_body(lab, proxy):

@@ -212,6 +212,12 @@ def bad_retired_group(inv):
         "redis_ha_private_ip": redis_hosts(inv)["redis-03"]["redis_ha_private_ip"]}}}
 
 
+def bad_listeners(inv):
+    """HAProxy's metrics: a network that is not one, and the exporter on the health endpoint's port."""
+    all_vars(inv).update(haproxy_redis_metrics_allowed_networks=["10.0.0.0/16", "10.0.0.0/33", "prometheus"],
+                         haproxy_redis_metrics_port=8405)
+
+
 def bad_cluster_lock(inv):
     all_vars(inv).update(cluster_lock_ttl=30, cluster_lock_hosts=["redis-01", "redis-09"], cluster_lock_break="not an id!")
 
@@ -276,6 +282,9 @@ BAD_CASES = {
         r"^redis_retired: redis-02 is also in the group\(s\) redis, redis_sentinel\. Fix: a host being removed must be in no other group",
         r"^redis_retired: redis-07 has no redis_ha_private_ip\. Fix: ",
         r"^redis_retired: redis-08 has the address \S+ of a host that stays\. Fix: "]),
+    "bad_listeners": (bad_listeners, "haproxy-01", [
+        r'^haproxy_redis_metrics_allowed_networks: \["10\.0\.0\.0/33", "prometheus"\] \(haproxy-01\) not IPv4 networks\. Fix: ',
+        r"^haproxy_redis_metrics_port: 8405 \(haproxy-01\) is also the port of haproxy_redis_health_port\. Fix: "]),
     "bad_cluster_lock": (bad_cluster_lock, "haproxy-01", [
         r"^cluster_lock_ttl: 30 is not a number of seconds of at least 60\. Fix: ",
         r"^cluster_lock_hosts: redis-09 not in the inventory\. Fix: ",

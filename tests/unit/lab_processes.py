@@ -92,6 +92,7 @@ def render(template, role='haproxy_redis', **overrides):
     if role == 'haproxy_redis':
         variables['haproxy_redis_tls'] = False  # its default reads redis_ha_tls (an inventory variable)
         variables['haproxy_redis_state_dir'] = default_state_dir()  # haproxy -c needs its files to exist
+        variables['haproxy_redis_metrics_allowed_networks'] = ['127.0.0.0/8']  # its default reads the inventory
     variables.update(overrides)
     for key, value in defaults.items():
         alias = re.match(r'^\{\{ *([a-z_]+) *\}\}$', value) if isinstance(value, str) else None
@@ -223,6 +224,7 @@ class Lab(object):
         self.health_port = free_port()
         self.stats_port = free_port()
         self.watcher_port = free_port()
+        self.metrics_port = free_port()
         try:
             master = start_node(self.workdir, 'redis-01', tls=tls)
             self.nodes['redis-01'] = master
@@ -281,6 +283,7 @@ class Lab(object):
             haproxy_redis_tls=bool(self.tls),
             haproxy_redis_watcher_metrics_address='127.0.0.1',
             haproxy_redis_watcher_metrics_port=self.watcher_port,
+            haproxy_redis_metrics_port=self.metrics_port,
             # Most tests run HAProxy alone or start and stop the watcher: the health endpoint follows the
             # routing rules only; tests/unit/test_watcher_endpoint.py turns the watcher requirement on.
             haproxy_redis_health_requires_watcher=False,

@@ -2,13 +2,15 @@
 # Copyright: (c) 2026, KeyBuzz (@keybuzz)
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The watcher is checked: its own endpoint (/metrics, /healthz) and HAProxy's health rule that
-requires it (haproxy_redis_health_requires_watcher), with real redis-server, redis-sentinel and
-haproxy on loopback and the role's watcher file running in a thread."""
+"""Metrics and the watcher's checks: the watcher's own endpoint (/metrics, /healthz), HAProxy's health
+rule that requires it (haproxy_redis_health_requires_watcher) and HAProxy's Prometheus exporter
+(allowed networks only), with real redis-server, redis-sentinel and haproxy on loopback and the
+role's watcher file running in a thread."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import http.client
 import time
 import urllib.error
 import urllib.request
@@ -39,7 +41,9 @@ def samples(text):
 
 @pytest.fixture(scope='module')
 def lab(tmp_path_factory):
-    obj = Lab(tmp_path_factory.mktemp('watcher_endpoint'), haproxy_redis_health_requires_watcher=True)
+    # The exporter answers 127.0.0.1 only: a scrape from 127.0.0.2 (loopback too) stands for another network.
+    obj = Lab(tmp_path_factory.mktemp('watcher_endpoint'), haproxy_redis_health_requires_watcher=True,
+              haproxy_redis_metrics_allowed_networks=['127.0.0.1/32'])
     try:
         yield obj
     finally:
@@ -124,3 +128,33 @@ def test_a_watcher_that_cannot_reach_haproxy_goes_stale_and_the_health_endpoint_
         wait_for(lambda: lab.health_status() == 200, timeout=10, what='200 again once it reaches HAProxy')
     finally:
         lab.stop_watcher()
+
+
+def scrape(port, source):
+    conn = http.client.HTTPConnection('127.0.0.1', port, timeout=2, source_address=(source, 0))
+    try:
+        conn.request('GET', '/metrics')
+        answer = conn.getresponse()
+        return answer.status, answer.read().decode()
+    finally:
+        conn.close()
+
+
+def test_haproxy_exporter_serves_the_routing_state_to_allowed_networks_only(lab):
+    master = lab.majority_master()
+    wait_for(lambda: lab.routable() == [master], timeout=10, what='a routable master')
+
+    def up_in_bk_redis():
+        status, text = scrape(lab.metrics_port, '127.0.0.1')
+        assert status == 200
+        values = samples(text)
+        # bk_redis servers have weight 0 (the frontend picks the server): their check state is the signal.
+        return sorted(k.split('server="')[1].split('"')[0] for k, v in values.items()
+                      if k.startswith('haproxy_server_status{proxy="bk_redis",') and 'state="UP"' in k and v == 1)
+    # A master demoted by the previous test may still pass its role:master check for a few seconds.
+    wait_for(lambda: up_in_bk_redis() == [master], timeout=30, what='only the master UP in bk_redis')
+    values = samples(scrape(lab.metrics_port, '127.0.0.1')[1])
+    for node in lab.nodes:  # the Sentinel votes: chk_<node> has a server up per Sentinel naming that node
+        assert values['haproxy_backend_active_servers{proxy="chk_%s"}' % node] == (3.0 if node == master else 0.0)
+    status, text = scrape(lab.metrics_port, '127.0.0.2')
+    assert status == 403 and 'haproxy_' not in text
