@@ -98,6 +98,7 @@ static_checks() {
   lane_step "Collection builds, installs, and its modules render with ansible-doc" tests/check_collection_build.sh &&
   lane_step "ansible-test sanity on the plugins" tests/check_sanity.sh &&
   lane_step "Changelog fragments: lint and trial release" tests/check_changelog.sh &&
+  lane_step "Alert rules: promtool check rules and test rules" tests/check_alert_rules.sh &&
   lane_step "Older ansible-core (requires_ansible up to the main venv's): plugin unit tests, syntax, sanity" \
     tests/check_ansible_versions.sh
 }
@@ -136,7 +137,7 @@ run_tests() {
   : > "$LANE_TIMES"
   suites=$(for s in $KB_SCENARIOS; do echo "${s#*:}"; done | sort -u | tr '\n' ' ')
   # shellcheck disable=SC2086 # suites is a space-separated list
-  side "Lab images and static checks (lint, syntax, argument specs, build, sanity, changelog, ansible-core versions)" \
+  side "Lab images and static checks (lint, syntax, argument specs, build, sanity, changelog, alert rules, ansible-core versions)" \
     .cache/static-checks.log static_checks $suites
   step "Unit tests (real redis-server / redis-sentinel / haproxy on loopback) and preflight tests"
   pytest -q tests/unit tests/preflight
