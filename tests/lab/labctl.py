@@ -23,6 +23,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -768,6 +769,74 @@ class Poller(object):
 
     def between(self, start, end=None):
         return [s for s in self.samples if 'error' not in s and s['t0'] >= start and (end is None or s['t'] <= end)]
+
+
+class Prometheus(object):
+    """A real Prometheus (Debian's package, unpacked by scripts/prometheus-tools.sh, never installed) on
+    loopback, scraping the lab's HAProxy exporters and watchers every second and evaluating the
+    collection's alert rules (playbooks/files/prometheus) every second."""
+
+    def __init__(self, lab, workdir):
+        tools = subprocess.run(['bash', os.path.join(REPO, 'scripts', 'prometheus-tools.sh')], check=True,
+                               stdout=subprocess.PIPE, universal_newlines=True).stdout.strip()
+        self.port = _free_port()
+        rules = sorted(glob.glob(os.path.join(REPO, 'playbooks', 'files', 'prometheus', '*.rules.yml')))
+        config = {
+            'global': {'scrape_interval': '1s', 'evaluation_interval': '1s', 'scrape_timeout': '900ms'},
+            'rule_files': rules,
+            'scrape_configs': [
+                {'job_name': 'keybuzz-redis-haproxy',
+                 'static_configs': [{'targets': ['%s:8407' % lab.ip[p] for p in lab.haproxies]}]},
+                {'job_name': 'keybuzz-redis-watcher',
+                 'static_configs': [{'targets': ['%s:8406' % lab.ip[p] for p in lab.haproxies]}]},
+            ],
+        }
+        path = os.path.join(str(workdir), 'prometheus.yml')
+        with open(path, 'w') as fh:
+            json.dump(config, fh)  # JSON is YAML
+        self.log = open(os.path.join(str(workdir), 'prometheus.log'), 'w')
+        self.proc = subprocess.Popen([os.path.join(tools, 'usr', 'bin', 'prometheus'), '--config.file=' + path,
+                                      '--storage.tsdb.path=' + os.path.join(str(workdir), 'data'),
+                                      '--web.listen-address=127.0.0.1:%d' % self.port],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        def scraping():
+            try:
+                return len([t for t in self.api('targets')['activeTargets'] if t['health'] == 'up']) == 4
+            except (urllib.error.URLError, ConnectionError):  # not listening yet
+                return False
+        lab.wait_for('Prometheus scraping the four targets', scraping, timeout=30)
+
+    def api(self, path, **params):
+        url = 'http://127.0.0.1:%d/api/v1/%s' % (self.port, path)
+        if params:
+            url += '?' + '&'.join('%s=%s' % (k, urllib.request.quote(str(v))) for k, v in params.items())
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return json.loads(answer.read().decode())['data']
+
+    def query(self, expr):
+        """Instant vector: [(labels, value)]."""
+        return [(r['metric'], float(r['value'][1])) for r in self.api('query', query=expr)['result']]
+
+    def firing(self):
+        """{(alertname, instance)} of the alerts firing now."""
+        return set((a['labels']['alertname'], a['labels'].get('instance', '')) for a in self.api('alerts')['alerts']
+                   if a['state'] == 'firing')
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+def _free_port():
+    sock = socket.socket()
+    sock.bind(('127.0.0.1', 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
 
 
 def new_master(lab, old, timeout=60):

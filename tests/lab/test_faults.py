@@ -17,7 +17,7 @@ import time
 
 import labctl
 import workload as wl
-from labctl import assert_invariants, assert_no_secret, assert_nothing_changed, new_master, recap, show
+from labctl import Prometheus, assert_invariants, assert_no_secret, assert_nothing_changed, new_master, recap, show
 
 DOWN_AFTER = 5.0       # redis_sentinel_down_after_ms (shipped default)
 MAX_LAG = 2.0          # redis_node_min_replicas_max_lag (shipped default)
@@ -34,22 +34,40 @@ def refresh_names(lab, work):
     work.node_names.update(wl.node_run_ids(lab.node_specs()))
 
 
-def test_controlled_failover(steady_lab):
+def test_controlled_failover(steady_lab, tmp_path):
     lab = steady_lab
     old = lab.steady()
-    work = lab.workload().start()
-    time.sleep(2)
-    t0 = time.monotonic()
-    client = lab.sentinel(lab.sentinels[0])
-    assert client.execute_command('SENTINEL', 'FAILOVER', lab.master_name) in (True, 'OK', b'OK')
-    client.close()
-    new = new_master(lab, old)
-    writes_on(lab, work, new, t0)
-    assert lab.steady(60) == new
-    time.sleep(1)
-    report = lab.finish(work, 'controlled failover')
-    assert_invariants(report)
-    assert lab.role(old) == ('replica', '%s connected' % new)
+    # A real Prometheus scrapes the HAProxy exporters and the watchers and evaluates the shipped alert rules.
+    prom = Prometheus(lab, tmp_path)
+    try:
+        lab.wait_for('the watchers routing to %s in the scraped series' % old,
+                     lambda: sorted(m['node'] for m, v in prom.query('keybuzz_watcher_routed_master == 1')) == [old, old])
+        before = dict((m['instance'], v) for m, v in prom.query('keybuzz_watcher_route_changes_total'))
+        assert prom.firing() == set(), 'alerts firing on the steady lab: %s' % prom.firing()
+        work = lab.workload().start()
+        time.sleep(2)
+        t0 = time.monotonic()
+        client = lab.sentinel(lab.sentinels[0])
+        assert client.execute_command('SENTINEL', 'FAILOVER', lab.master_name) in (True, 'OK', b'OK')
+        client.close()
+        new = new_master(lab, old)
+        writes_on(lab, work, new, t0)
+        assert lab.steady(60) == new
+        time.sleep(1)
+        report = lab.finish(work, 'controlled failover')
+        assert_invariants(report)
+        assert lab.role(old) == ('replica', '%s connected' % new)
+        # On the scraped data: each watcher's switch counter moved, both route to the new master, and
+        # the "failover happened" alert fires for each watcher, nothing else.
+        watchers = set(before)
+        lab.wait_for('KeybuzzRedisFailover firing for both watchers',
+                     lambda: set(i for a, i in prom.firing() if a == 'KeybuzzRedisFailover') == watchers, timeout=30)
+        after = dict((m['instance'], v) for m, v in prom.query('keybuzz_watcher_route_changes_total'))
+        assert all(after[i] == before[i] + 1 for i in watchers), (before, after)
+        assert sorted(m['node'] for m, v in prom.query('keybuzz_watcher_routed_master == 1')) == [new, new]
+        assert set(a for a, i in prom.firing()) == {'KeybuzzRedisFailover'}, prom.firing()
+    finally:
+        prom.stop()
 
 
 def test_graceful_master_stop(steady_lab):
