@@ -126,8 +126,10 @@ options:
     description:
       - Seconds after C(SENTINEL FAILOVER) within which the target must be promoted and a Sentinel
         majority must name it.
+      - O(pause_ms) must cover O(catchup_timeout) plus this, so that the old master takes no write
+        before the target is promoted.
     type: float
-    default: 10
+    default: 7
 extends_documentation_fragment:
   - keybuzz.redis_ha.redis_connection
   - ansible.builtin.action_common_attributes
@@ -307,9 +309,9 @@ class Switchover(object):
         self.master = self.client(master)
         self.target = self.client(target)
         self.replicas = [(ha_rules.text(a), a, self.client(a)) for a in replicas]
-        sentinel_params = dict(params, login_user=None, login_password=params['sentinel_password'],
-                               connect_timeout=params['sentinel_timeout'])
-        self.sentinels = [(a, redis_client(sentinel_params, host=a[0], port=a[1], reconnect=True)) for a in sentinels]
+        self.sentinel_params = dict(params, login_user=None, login_password=params['sentinel_password'],
+                                    connect_timeout=params['sentinel_timeout'])
+        self.sentinels = [(a, redis_client(self.sentinel_params, host=a[0], port=a[1], reconnect=True)) for a in sentinels]
         self.moments = {}
         self.original = {}
         self.paused = False
@@ -445,7 +447,14 @@ class Switchover(object):
 
         # 4. Sentinel promotes the target
         self.at(FAILOVER, asked[0])
-        raw_command(asked[1], 'SENTINEL', 'FAILOVER', self.name)
+        # Sent once, on a connection that never resends: a resent FAILOVER answers INPROG, and a failover
+        # started by the first one must not be mistaken for none (recover() waits for its outcome).
+        once = redis_client(self.sentinel_params, host=asked[0][0], port=asked[0][1])
+        try:
+            self.moments['failover_asked'] = time.monotonic()
+            raw_command(once, 'SENTINEL', 'FAILOVER', self.name)
+        finally:
+            once.close()
         self.mark('failover_sent')
 
         # 5. promoted: demote the old master at once, then let its paused clients go (READONLY)
@@ -488,9 +497,38 @@ class Switchover(object):
     def scrub(self, text):
         return scrub(text, [self.params['login_password'], self.params['sentinel_password']])
 
+    def failover_running(self):
+        """Whether a Sentinel reports a failover of this master in progress."""
+        for dummy, client in self.sentinels:
+            try:
+                reply = raw_command(client, 'SENTINEL', 'MASTER', self.name)
+            except Exception:
+                continue
+            fields = dict(zip(reply[0::2], reply[1::2]))
+            flags = str(fields.get('flags', '')).split(',')
+            if 'failover_in_progress' in flags or 'promoted' in flags:
+                return True
+        return False
+
+    def await_failover_outcome(self, notes):
+        """After SENTINEL FAILOVER was (perhaps) accepted: keep the master paused while a Sentinel still
+        runs the failover and the target is not master yet, so that it takes no write that the promotion
+        would then lose; for at most switch_timeout more seconds."""
+        deadline = time.monotonic() + self.params['switch_timeout']
+        while time.monotonic() < deadline and not self.target_is_master() and self.failover_running():
+            try:  # extend the pause (the later end wins)
+                raw_command(self.master, 'CLIENT', 'PAUSE', str(self.params['pause_ms']), 'WRITE')
+            except Exception:
+                pass
+            time.sleep(0.05)
+        if not self.target_is_master() and self.failover_running():
+            notes.append('a Sentinel still runs the failover after %ss more' % self.params['switch_timeout'])
+
     def recover(self, notes):
         """After a failure while paused: never leave the master paused while it is still the master,
         never let it take writes again once the target was promoted."""
+        if 'failover_asked' in self.moments:
+            self.await_failover_outcome(notes)
         if self.target_is_master():
             try:
                 raw_command(self.master, 'REPLICAOF', self.target_addr[0], str(self.target_addr[1]))
@@ -579,7 +617,7 @@ def main():
         info_aim_ms=dict(type='int', default=450),
         align_timeout=dict(type='float', default=12),
         catchup_timeout=dict(type='float', default=2),
-        switch_timeout=dict(type='float', default=10),
+        switch_timeout=dict(type='float', default=7),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     check_redis_lib(module)
@@ -610,6 +648,10 @@ def main():
                    'catchup_timeout', 'switch_timeout'):
         if params[option] <= 0:
             problems.append('%s must be above 0 (got %s)' % (option, params[option]))
+    needed = int(1000 * (params['catchup_timeout'] + params['switch_timeout']))
+    if params['pause_ms'] < needed:
+        problems.append('pause_ms (%s) must cover catchup_timeout + switch_timeout (%s ms): else the old master takes '
+                        'writes again before the target is promoted' % (params['pause_ms'], needed))
     if not 100 <= params['info_aim_ms'] <= 900:
         problems.append('info_aim_ms must be between 100 and 900 (got %s)' % params['info_aim_ms'])
     if problems:

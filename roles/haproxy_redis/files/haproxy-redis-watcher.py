@@ -326,7 +326,8 @@ class Watcher(object):
         # What /metrics and /healthz report (see metrics_text and fresh).
         self.counters = {'reconciles': 0, 'reconcile_errors': 0, 'commands': 0, 'command_errors': 0,
                          'fences': 0, 'switch_events': 0, 'route_changes': 0}
-        self.last_reconcile = None       # time.time() of the last complete reconcile
+        self.last_reconcile = None       # time.time() of the last complete reconcile (for /metrics)
+        self._last_reconcile_mono = None  # time.monotonic() of it (for /healthz: immune to clock steps)
         self.majority_node = None        # node the Sentinel majority named then (None: no majority)
         self.routed = None               # node the watcher last routed to
         self._http = None
@@ -412,10 +413,11 @@ class Watcher(object):
             try:
                 answer = self.haproxy(command).strip()
             except Exception as exc:
-                self.counters['command_errors'] += 1
+                self.count('command_errors')
                 LOG.warning('%s: %s failed: %s', reason, command, describe_error(exc))
                 continue
-            self.counters['commands'] += 1
+            # "set server" and "shutdown sessions" answer nothing when they worked; text is HAProxy's refusal.
+            self.count('command_errors' if answer else 'commands')
             self.actions_done.append((time.time(), command, reason))
             LOG.info('%s: %s%s', reason, command, (' -> %s' % answer) if answer else '')
 
@@ -430,7 +432,7 @@ class Watcher(object):
             new = node['name'] not in self._fences
             self._fences[node['name']] = [time.monotonic() + float(self.config['fence_timeout']), False]
         if new:
-            self.counters['fences'] += 1
+            self.count('fences')
             self._run_commands(['set server %s/%s state maint' % (self.config['backend'], node['name']),
                                 'shutdown sessions server %s/%s' % (self.config['backend'], node['name'])],
                                'sentinel %s %s: fence %s' % (sentinel['name'], channel, node['name']))
@@ -496,8 +498,12 @@ class Watcher(object):
         with self._lock:
             fenced = ['set server %s/%s ' % (cfg['backend'], name) for name in self._fences]
         commands = [c for c in commands if not any(c.startswith(prefix) for prefix in fenced)]
-        self.counters['reconciles'] += 1
-        self.last_reconcile = time.time()
+        if not any(proxy == cfg['backend'] for proxy, _ in stat):
+            # An error text instead of "show stat" (a refusal, another process on the socket): not complete.
+            LOG.warning('HAProxy state from %s has no backend %s', cfg['admin_socket'], cfg['backend'])
+            return None, []
+        self.count('reconciles')
+        self.last_reconcile, self._last_reconcile_mono = time.time(), time.monotonic()
         self.majority_node = target['name'] if target is not None else None
         if target is None:
             if reason != 'periodic':
@@ -508,7 +514,7 @@ class Watcher(object):
             reason, target['name'], target['address'], target['port']))
         if self.routed != target['name']:
             if self.routed is not None:
-                self.counters['route_changes'] += 1
+                self.count('route_changes')
             self.routed = target['name']
         return target['name'], commands
 
@@ -522,7 +528,7 @@ class Watcher(object):
             LOG.info('sentinel %s: +switch-master of another master (%s) ignored', sentinel['name'], event['name'])
             return
         self.switch_events.append((time.time(), sentinel['name'], event))
-        self.counters['switch_events'] += 1
+        self.count('switch_events')
         LOG.info('sentinel %s: +switch-master %s %s:%d -> %s:%d; checking the Sentinel majority', sentinel['name'],
                  event['name'], event['old'][0], event['old'][1], event['new'][0], event['new'][1])
         with self._lock:
@@ -601,7 +607,7 @@ class Watcher(object):
                 try:
                     target, _ = self.reconcile(reason)
                 except Exception as exc:  # never die on one bad round
-                    self.counters['reconcile_errors'] += 1
+                    self.count('reconcile_errors')
                     LOG.error('reconcile failed: %s', describe_error(exc))
                     target = None
                 next_full = time.monotonic() + interval
@@ -628,24 +634,23 @@ class Watcher(object):
     def stop(self):
         self.stop_event.set()
         self._wake.set()
-        if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
-            self._http = None
-        for thread in self._threads:
+        for thread in self._threads:  # the HTTP thread closes its socket once it sees stop_event
             thread.join(5)
         self._pool.shutdown(wait=False)
 
     # -- its own endpoint: /metrics (Prometheus text format), /healthz (HAProxy's health rule)
-    def fresh(self, now=None):
-        """(fresh, why): fresh while the last complete reconcile is younger than stale_after."""
-        return reconcile_freshness(self.last_reconcile, float(self.config['stale_after']),
-                                   time.time() if now is None else now)
+    def count(self, key):
+        with self._lock:
+            self.counters[key] += 1
 
-    def metrics_text(self, now=None):
-        now = time.time() if now is None else now
+    def fresh(self):
+        """(fresh, why): fresh while the last complete reconcile is younger than stale_after (monotonic clock)."""
+        return reconcile_freshness(self._last_reconcile_mono, float(self.config['stale_after']), time.monotonic())
+
+    def metrics_text(self):
         with self._lock:
             fenced = set(self._fences)
+            counters = dict(self.counters)
         lines = []
 
         def metric(name, kind, doc, samples):
@@ -656,7 +661,7 @@ class Watcher(object):
 
         nodes = [(('node', n['name']), ('address', '%s:%d' % node_address(n))) for n in self.nodes]
         metric('fresh', 'gauge', 'Whether the last complete reconcile is younger than stale_after (1) or not (0).',
-               [((), 1 if self.fresh(now)[0] else 0)])
+               [((), 1 if self.fresh()[0] else 0)])
         metric('last_reconcile_timestamp_seconds', 'gauge', 'When the last complete reconcile ended (Unix time; 0: never).',
                [((), self.last_reconcile or 0)])
         metric('stale_after_seconds', 'gauge', 'Age of the last reconcile after which /healthz answers 503.',
@@ -676,7 +681,7 @@ class Watcher(object):
                          ('fences', 'Masters fenced at the start of a failover.'),
                          ('switch_events', '+switch-master messages of this master received (one per Sentinel).'),
                          ('route_changes', 'Times the routed master changed.')):
-            metric('%s_total' % key, 'counter', doc, [((), self.counters[key])])
+            metric('%s_total' % key, 'counter', doc, [((), counters[key])])
         return '\n'.join(lines) + '\n'
 
     def serve_http(self):
@@ -687,6 +692,8 @@ class Watcher(object):
         watcher = self
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = 5  # an idle or slow client gives its thread back
+
             def do_GET(self):
                 if self.path == '/metrics':
                     status, body, kind = 200, watcher.metrics_text(), 'text/plain; version=0.0.4'
@@ -705,13 +712,36 @@ class Watcher(object):
             def log_message(self, *args):  # HAProxy checks it every second: no access log
                 pass
 
-        self._http = ThreadingHTTPServer((self.config.get('metrics_address') or '127.0.0.1', port), Handler)
-        self._http.daemon_threads = True
-        thread = threading.Thread(target=self._http.serve_forever, name='http', daemon=True)
+        address = (self.config.get('metrics_address') or '127.0.0.1', port)
+
+        def serve():
+            # A port still held (a previous process closing) must not end the watcher: its routing work
+            # goes on, /healthz answers once the bind succeeds (until then HAProxy's check fails: 503).
+            backoff = float(self.config['backoff_min'])
+            while not self.stop_event.is_set():
+                try:
+                    server = ThreadingHTTPServer(address, Handler)
+                except OSError as exc:
+                    LOG.warning('cannot listen on %s:%d (%s); retrying in %.1f s', address[0], address[1],
+                                describe_error(exc), backoff)
+                    self.stop_event.wait(backoff)
+                    backoff = min(backoff * 2, float(self.config['backoff_max']))
+                    continue
+                server.daemon_threads = True
+                server.timeout = 0.5  # handle_request() returns at least this often: stop_event is seen
+                self._http = server
+                LOG.info('metrics and health on http://%s:%d (/metrics, /healthz)', *server.server_address[:2])
+                try:
+                    while not self.stop_event.is_set():
+                        server.handle_request()
+                finally:
+                    server.server_close()
+                return
+
+        thread = threading.Thread(target=serve, name='http', daemon=True)
         thread.start()
         self._threads.append(thread)
-        LOG.info('metrics and health on http://%s:%d (/metrics, /healthz)', *self._http.server_address[:2])
-        return self._http.server_address
+        return address
 
     def status(self):
         """One-shot view for the Ansible health gate."""

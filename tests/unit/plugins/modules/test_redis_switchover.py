@@ -87,6 +87,10 @@ def test_argument_errors(cluster, run_module):
     res = run_module(module, args_for(cluster, master, target, info_aim_ms=1000, catchup_timeout=0), expect_fail=True)
     assert res['msg'] == ('catchup_timeout must be above 0 (got 0.0); '
                           'info_aim_ms must be between 100 and 900 (got 1000)')
+    # The pause must outlast the catch-up and the promotion: else the old master takes writes again too early.
+    res = run_module(module, args_for(cluster, master, target, pause_ms=5000), expect_fail=True)
+    assert res['msg'] == ('pause_ms (5000) must cover catchup_timeout + switch_timeout (9000 ms): else the old '
+                          'master takes writes again before the target is promoted')
     args = args_for(cluster, master, target)
     del args['master_name']
     res = run_module(module, args, expect_fail=True)
