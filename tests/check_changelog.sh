@@ -20,7 +20,9 @@ changelog=$(command -v antsibull-changelog || true)
 echo "antsibull-changelog lint ($("$changelog" --version))"
 "$changelog" lint
 "$changelog" lint-changelog-yaml changelogs/changelog.yaml
-echo "fragments and changelog.yaml: lint OK ($(find changelogs/fragments -name '*.y*ml' | wc -l) fragments)"
+# A clean clone of a release commit has no fragment (git keeps changelogs/fragments through .keep).
+fragment_count=$(find changelogs/fragments -name '*.y*ml' 2>/dev/null | wc -l)
+echo "fragments and changelog.yaml: lint OK ($fragment_count fragments)"
 
 version=$(sed -n 's/^version:[[:space:]]*//p' galaxy.yml)
 work=$(mktemp -d /tmp/kb-changelog.XXXXXX)
@@ -32,7 +34,6 @@ git ls-files -z --cached --others --exclude-standard \
 
 released=$("$bin/python" -c 'import sys, yaml; print(" ".join(map(str, (yaml.safe_load(open(sys.argv[1])) or {}).get("releases") or {})))' \
   changelogs/changelog.yaml)
-fragment_count=$(find changelogs/fragments -name '*.y*ml' | wc -l)
 if [ "$fragment_count" -gt 0 ]; then
   case " $released " in
     *" $version "*)
