@@ -330,7 +330,6 @@ class Watcher(object):
         self._last_reconcile_mono = None  # time.monotonic() of it (for /healthz: immune to clock steps)
         self.majority_node = None        # node the Sentinel majority named then (None: no majority)
         self.routed = None               # node the watcher last routed to
-        self._http = None
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.sentinels)))
 
     # -- Sentinel queries
@@ -729,7 +728,6 @@ class Watcher(object):
                     continue
                 server.daemon_threads = True
                 server.timeout = 0.5  # handle_request() returns at least this often: stop_event is seen
-                self._http = server
                 LOG.info('metrics and health on http://%s:%d (/metrics, /healthz)', *server.server_address[:2])
                 try:
                     while not self.stop_event.is_set():
