@@ -44,7 +44,7 @@ else
 fi
 echo "requires_ansible >=$claimed; the main venv runs $newest; here: ${versions[*]}"
 
-# The collections the roles need (ansible.posix, community.crypto) come from the main venv's
+# The collection TLS needs (community.crypto) come from the main venv's
 # `ansible` package; the collection itself from .cache/collections (scripts/setup.sh links it).
 collections=$root/.cache/collections:$(echo "$main_bin"/../lib/python3*/site-packages)
 

@@ -218,6 +218,27 @@ def bad_listeners(inv):
                          haproxy_redis_metrics_port=8405)
 
 
+def tls_on(inv):
+    all_vars(inv)["redis_ha_tls"] = True
+
+
+def controller_collections(workdir: pathlib.Path, crypto_version: str | None) -> dict:
+    """A collections path holding this collection and, unless None, a community.crypto reporting
+    crypto_version (its MANIFEST.json only: the preflight loads nothing from it). The venv's own
+    collections (the ansible package, in site-packages) are hidden from this run."""
+    root = workdir / "collections" / "ansible_collections"
+    (root / "keybuzz").mkdir(parents=True, exist_ok=True)
+    link = root / "keybuzz" / "redis_ha"
+    if not link.exists():
+        link.symlink_to(REPO)
+    if crypto_version is not None:
+        crypto = root / "community" / "crypto"
+        crypto.mkdir(parents=True, exist_ok=True)
+        (crypto / "MANIFEST.json").write_text(json.dumps(
+            {"collection_info": {"namespace": "community", "name": "crypto", "version": crypto_version}}))
+    return {"ANSIBLE_COLLECTIONS_PATH": str(workdir / "collections"), "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false"}
+
+
 def bad_cluster_lock(inv):
     all_vars(inv).update(cluster_lock_ttl=30, cluster_lock_hosts=["redis-01", "redis-09"], cluster_lock_break="not an id!")
 
@@ -285,6 +306,13 @@ BAD_CASES = {
     "bad_listeners": (bad_listeners, "haproxy-01", [
         r'^haproxy_redis_metrics_allowed_networks: \["10\.0\.0\.0/33", "prometheus"\] \(haproxy-01\) not IPv4 networks\. Fix: ',
         r"^haproxy_redis_metrics_port: 8405 \(haproxy-01\) is also the port of haproxy_redis_health_port\. Fix: "]),
+    "tls_without_community_crypto": (tls_on, "haproxy-01", [
+        r"^redis_ha_tls: TLS is on \((redis-0[123]|haproxy-01)(, (redis-0[123]|haproxy-01)){3}\) and needs the collection community\.crypto "
+        r">=2\.10\.0 on this controller, which is not installed .*Fix: ansible-galaxy collection install "
+        r"'community\.crypto:>=2\.10\.0'"]),
+    "tls_with_old_community_crypto": (tls_on, "haproxy-01", [
+        r"^redis_ha_tls: TLS is on \(.*\) and needs the collection community\.crypto >=2\.10\.0 on this controller, "
+        r"which has 2\.9\.1\. Fix: "]),
     "bad_cluster_lock": (bad_cluster_lock, "haproxy-01", [
         r"^cluster_lock_ttl: 30 is not a number of seconds of at least 60\. Fix: ",
         r"^cluster_lock_hosts: redis-09 not in the inventory\. Fix: ",
@@ -297,6 +325,11 @@ BAD_CASES = {
         r"^redis_credentials_override\.SENTINEL_PASSWORD: contains a character that haproxy\.cfg .*Fix: ",
         r"^ansible_host: haproxy-02 could not be reached .*Fix: ",
     ]),
+}
+# Cases run with another controller: case -> environment made in the case's work directory.
+CASE_ENV = {
+    "tls_without_community_crypto": lambda workdir: controller_collections(workdir, None),
+    "tls_with_old_community_crypto": lambda workdir: controller_collections(workdir, "2.9.1"),
 }
 GOOD_CASES = {"good_whole_inventory": [], "good_limited_to_real_addresses": ["--limit", ",".join(REAL) or "none"]}
 
@@ -329,7 +362,7 @@ def problem_lines(output: str) -> list[str]:
     return block
 
 
-def run_preflight(workdir: pathlib.Path, inventory: dict, extra_args: list[str]) -> Run:
+def run_preflight(workdir: pathlib.Path, inventory: dict, extra_args: list[str], case_env=None) -> Run:
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "hosts.yml").write_text(json.dumps(inventory, indent=2))
     env = {
@@ -340,6 +373,8 @@ def run_preflight(workdir: pathlib.Path, inventory: dict, extra_args: list[str])
         "ANSIBLE_LOCAL_TEMP": str(workdir / "tmp-local"),
         "ANSIBLE_REMOTE_TMP": str(workdir / "tmp-remote"),
     }
+    if case_env is not None:
+        env.update(case_env(workdir))
     playbook = PREFLIGHT
     assert playbook.name == "preflight.yml"      # the tests never run anything else
     cmd = [ANSIBLE_PLAYBOOK, "-i", str(workdir / "hosts.yml"), str(playbook), "--check", *extra_args]
@@ -363,7 +398,7 @@ def runs(request, tmp_path_factory):
                      if hasattr(item, "callspec") and "case" in item.callspec.params})
     root = tmp_path_factory.mktemp("preflight")
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(wanted))) as pool:
-        futures = {case: pool.submit(run_preflight, root / case, *build(case)) for case in wanted}
+        futures = {case: pool.submit(run_preflight, root / case, *build(case), CASE_ENV.get(case)) for case in wanted}
         return {case: future.result() for case, future in futures.items()}
 
 
