@@ -26,14 +26,15 @@ import redis
 import labctl
 from labctl import assert_invariants, assert_nothing_changed
 import workload as wl
+from test_exporters import exporters_up
 
-ROTATED = ['REDIS_ADMIN_PASSWORD', 'REDIS_HEALTHCHECK_PASSWORD', 'REDIS_PASSWORD', 'REDIS_REPLICATION_PASSWORD',
-           'REDIS_SENTINEL_PASSWORD', 'SENTINEL_PASSWORD']
+ROTATED = ['REDIS_ADMIN_PASSWORD', 'REDIS_EXPORTER_PASSWORD', 'REDIS_HEALTHCHECK_PASSWORD', 'REDIS_PASSWORD',
+           'REDIS_REPLICATION_PASSWORD', 'REDIS_SENTINEL_PASSWORD', 'SENTINEL_PASSWORD']
 # The Redis user each password of redis.env belongs to (a key of redis.env, or the literal name).
 REDIS_USERS = [('default', 'REDIS_PASSWORD'), ('REDIS_ADMIN_USER', 'REDIS_ADMIN_PASSWORD'),
                ('REDIS_REPLICATION_USER', 'REDIS_REPLICATION_PASSWORD'),
                ('REDIS_SENTINEL_USER', 'REDIS_SENTINEL_PASSWORD'),
-               ('REDIS_HEALTHCHECK_USER', 'REDIS_HEALTHCHECK_PASSWORD')]
+               ('REDIS_HEALTHCHECK_USER', 'REDIS_HEALTHCHECK_PASSWORD'), ('REDIS_EXPORTER_USER', 'REDIS_EXPORTER_PASSWORD')]
 
 
 class FreshConnections(object):
@@ -78,6 +79,8 @@ def logins(lab, creds):
             checks.append(('%s@%s' % (key, name), lab.ip[name], labctl.REDIS_PORT, creds.get(user, user), creds[key]))
     for name in lab.sentinels:
         checks.append(('SENTINEL_PASSWORD@%s' % name, lab.ip[name], labctl.SENTINEL_PORT, None, creds['SENTINEL_PASSWORD']))
+        checks.append(('REDIS_EXPORTER_PASSWORD@%s' % name, lab.ip[name], labctl.SENTINEL_PORT, creds['REDIS_EXPORTER_USER'],
+                       creds['REDIS_EXPORTER_PASSWORD']))
     for name in lab.haproxies:
         checks.append(('REDIS_PASSWORD@%s' % name, lab.ip[name], labctl.HAPROXY_PORT, None, creds['REDIS_PASSWORD']))
     out = []
@@ -148,6 +151,8 @@ def test_rotation_with_old_clients_writing_then_finish(steady_lab):
         restarted = [unit for unit in pids if not unit.endswith('haproxy-redis-watcher') and pids[unit] != now[unit]]
         assert not restarted, 'restarted during phase start: %s' % restarted
         assert lab.steady(60) == master
+        # The exporters use the new password (restarted with it; both are accepted until finish).
+        assert set(exporters_up(lab).values()) == {'1'}, exporters_up(lab)
 
         # A re-run of site.yml between the phases changes nothing and keeps both passwords valid.
         lab.creds = new
@@ -175,6 +180,7 @@ def test_rotation_with_old_clients_writing_then_finish(steady_lab):
         assert all(ok is True for _, ok in accepted_new), [what for what, ok in accepted_new if ok is not True]
         assert lab.pids() == pids, 'finish restarted something'
         assert lab.steady(60) == master
+        assert set(exporters_up(lab).values()) == {'1'}, 'an exporter still uses the old password: %s' % exporters_up(lab)
         assert_site_changes_nothing(lab, outputs)
     finally:
         lab.creds = labctl.read_env(lab.credentials)

@@ -122,6 +122,19 @@ def case_deployed_env_lacks_keys(root):
     return "redis-01", deployed_node(root), {}
 
 
+def release_1_0_env(root):
+    """redis.env as collection 1.0.0 wrote it: every password but REDIS_EXPORTER_PASSWORD (added in 1.1.0)."""
+    creds = root / "credentials"
+    creds.mkdir(mode=0o700)
+    (creds / "redis.env").write_text("".join(f"{k}={VAULTED[k]}\n" for k in PASSWORD_KEYS) + "REDIS_MASTER_NAME=kb-redis-master\n")
+    (creds / "redis.env").chmod(0o600)
+
+
+def case_deployed_by_1_0(root):
+    release_1_0_env(root)
+    return "redis-01", deployed_node(root), {}
+
+
 def case_deployed_override_every_key(root):
     return "redis-01", deployed_node(root), {"redis_credentials_override": VAULTED}
 
@@ -232,6 +245,14 @@ def test_deployed_with_some_keys_in_the_override_names_the_others(runs):
     assert_nothing_changed(run)
 
 
+def test_a_cluster_deployed_by_1_0_may_get_the_exporter_password(runs):
+    """REDIS_EXPORTER_PASSWORD is a redis_credentials_added_keys key: no host uses it before site.yml creates
+    its user, so generating it locks nobody out; the preflight lets the upgrade run."""
+    run = runs["deployed_by_1_0"]
+    assert_only_other_problems(run)
+    assert_nothing_changed(run)
+
+
 def test_first_deploy_is_not_stopped(runs):
     run = runs["not_deployed_no_env"]
     assert_only_other_problems(run)
@@ -266,12 +287,14 @@ CREDENTIALS_ONLY = """\
 """
 
 
-def run_role(root: pathlib.Path, deployed: bool) -> Run:
+def run_role(root: pathlib.Path, deployed: bool, **all_vars) -> Run:
     root.mkdir(parents=True, exist_ok=True)
     playbook = root / "credentials.yml"
     playbook.write_text(CREDENTIALS_ONLY)
     host_vars = deployed_node(root) if deployed else {"redis_node_conf_dir": str(root / "etc-redis")}
-    return run_playbook(root, inventory(root, "redis-01", **host_vars), playbook)
+    inv = inventory(root, "redis-01", **host_vars)
+    inv["all"]["vars"].update(all_vars)
+    return run_playbook(root, inv, playbook)
 
 
 def test_role_refuses_to_generate_for_a_deployed_cluster(tmp_path):
@@ -297,3 +320,23 @@ def test_role_generates_for_a_first_deploy(tmp_path):
     again = run_playbook(tmp_path, inventory(tmp_path, "redis-01", **deployed_node(tmp_path)), tmp_path / "credentials.yml")
     assert again.rc == 0, again.output
     assert re.search(r"Look for a deployed cluster before generating passwords\] \*+\nskipping:", again.output), again.output
+
+
+@pytest.mark.parametrize("must_exist", [False, True])
+def test_role_adds_the_exporter_password_to_a_1_0_redis_env(tmp_path, must_exist):
+    """site.yml (and a day-2 playbook, redis_credentials_must_exist) on a cluster deployed by 1.0.0: the one
+    added key is generated and stored, every other password is kept as it was."""
+    release_1_0_env(tmp_path)
+    before = (tmp_path / "credentials" / "redis.env").read_text()
+    run = run_role(tmp_path, deployed=True, redis_credentials_must_exist=must_exist)
+    assert run.rc == 0, run.output
+    after = (tmp_path / "credentials" / "redis.env").read_text()
+    values = dict(re.findall(r"(?m)^([A-Z_]+)=(.*)$", after))
+    assert {k: values[k] for k in PASSWORD_KEYS} == {k: VAULTED[k] for k in PASSWORD_KEYS}
+    assert re.fullmatch(r"[A-Za-z0-9]{40}", values["REDIS_EXPORTER_PASSWORD"])
+    assert values["REDIS_EXPORTER_USER"] == "kb-exporter"
+    assert (tmp_path / "credentials" / "redis.env").stat().st_mode & 0o777 == 0o600
+    assert after != before
+    for secret in VAULTED.values():
+        assert secret not in run.output
+

@@ -161,7 +161,7 @@ def test_handler_failure_names_the_host_and_the_refused_login(tmp_path):
         srv.stop()
     assert rc != 0, output
     msg = failure(output)
-    assert msg.startswith(f"Reload redis ACL users failed on redis-01: ACL SETUSER of the 5 users of "
+    assert msg.startswith(f"Reload redis ACL users failed on redis-01: ACL SETUSER of the 6 users of "
                           f"{tmp_path / 'etc-redis'}/users.acl, logged in as kb-admin on 127.0.0.1:{srv.port}: "
                           "AUTH failed: WRONGPASS invalid username-password pair or user is disabled."), msg
     assert_no_secret(output)
@@ -172,7 +172,7 @@ def test_handler_failure_shows_the_refused_rule(tmp_path, server):
     rc, output = run(tmp_path, server.port, redis_node_app_acl="~* &* +@all nosuchrule")
     assert rc != 0, output
     msg = failure(output)
-    assert f"Reload redis ACL users failed on redis-01: ACL SETUSER of the 5 users of" in msg, msg
+    assert f"Reload redis ACL users failed on redis-01: ACL SETUSER of the 6 users of" in msg, msg
     assert "ERR Error in ACL SETUSER modifier 'nosuchrule': Syntax error" in msg, msg
     assert_no_secret(output)
     # Nothing after the failed handler ran: masterauth untouched.

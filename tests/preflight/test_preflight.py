@@ -218,6 +218,12 @@ def bad_listeners(inv):
                          haproxy_redis_metrics_port=8405)
 
 
+def bad_exporter(inv):
+    """The Sentinel's exporter on the Redis exporter's port, and a port that is not one."""
+    redis_hosts(inv)["redis-02"].update(redis_exporter_sentinel_port=9121)
+    redis_hosts(inv)["redis-03"].update(redis_exporter_port="metrics")
+
+
 def tls_on(inv):
     all_vars(inv)["redis_ha_tls"] = True
 
@@ -306,6 +312,9 @@ BAD_CASES = {
     "bad_listeners": (bad_listeners, "haproxy-01", [
         r'^haproxy_redis_metrics_allowed_networks: \["10\.0\.0\.0/33", "prometheus"\] \(haproxy-01\) not IPv4 networks\. Fix: ',
         r"^haproxy_redis_metrics_port: 8405 \(haproxy-01\) is also the port of haproxy_redis_health_port\. Fix: "]),
+    "bad_exporter_ports": (bad_exporter, "haproxy-01", [
+        r"^redis_exporter_sentinel_port: 9121 \(redis-02\) is also the port of redis_exporter_port\. Fix: ",
+        r"^redis_exporter_port: metrics \(redis-03\) is not a TCP port\. Fix: "]),
     "tls_without_community_crypto": (tls_on, "haproxy-01", [
         r"^redis_ha_tls: TLS is on \((redis-0[123]|haproxy-01)(, (redis-0[123]|haproxy-01)){3}\) and needs the collection community\.crypto "
         r">=2\.10\.0 on this controller, which is not installed .*Fix: ansible-galaxy collection install "
@@ -461,5 +470,5 @@ def test_site_imports_preflight_as_its_first_play():
     assert (REPO / "playbooks" / target).resolve() == PREFLIGHT.resolve()
     # ... and preflight.yml covers every group site.yml deploys.
     preflight_hosts = set(yaml.safe_load(PREFLIGHT.read_text())[0]["hosts"].split(":"))
-    site_hosts = {play["hosts"] for play in plays[1:] if "hosts" in play}
+    site_hosts = {group for play in plays[1:] if "hosts" in play for group in play["hosts"].split(":")}
     assert site_hosts <= preflight_hosts, (site_hosts, preflight_hosts)

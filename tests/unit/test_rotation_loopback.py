@@ -45,11 +45,12 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 ROLES = os.path.join(REPO_ROOT, 'roles')
 MASTER_NAME = 'kb-redis-master'
 USERS = {'REDIS_ADMIN_USER': 'kb-admin', 'REDIS_REPLICATION_USER': 'kb-replication',
-         'REDIS_SENTINEL_USER': 'kb-sentinel', 'REDIS_HEALTHCHECK_USER': 'kb-healthcheck'}
+         'REDIS_SENTINEL_USER': 'kb-sentinel', 'REDIS_HEALTHCHECK_USER': 'kb-healthcheck',
+         'REDIS_EXPORTER_USER': 'kb-exporter'}
 # Which user each password belongs to on the Redis nodes.
 REDIS_KEYS = {'REDIS_PASSWORD': 'default', 'REDIS_ADMIN_PASSWORD': 'kb-admin',
               'REDIS_REPLICATION_PASSWORD': 'kb-replication', 'REDIS_SENTINEL_PASSWORD': 'kb-sentinel',
-              'REDIS_HEALTHCHECK_PASSWORD': 'kb-healthcheck'}
+              'REDIS_HEALTHCHECK_PASSWORD': 'kb-healthcheck', 'REDIS_EXPORTER_PASSWORD': 'kb-exporter'}
 PASSWORD_KEYS = sorted(REDIS_KEYS) + ['SENTINEL_PASSWORD']
 
 
@@ -78,10 +79,14 @@ def node_acl_vars(current, previous=None):
     """Variables of users.acl.j2 from credential dicts keyed like redis.env."""
     previous = previous or {}
     names = {'REDIS_PASSWORD': 'app', 'REDIS_ADMIN_PASSWORD': 'admin', 'REDIS_REPLICATION_PASSWORD': 'replication',
-             'REDIS_SENTINEL_PASSWORD': 'sentinel', 'REDIS_HEALTHCHECK_PASSWORD': 'healthcheck'}
-    variables = {'redis_node_app_acl': '~* &* +@all -@dangerous +info +role',
+             'REDIS_SENTINEL_PASSWORD': 'sentinel', 'REDIS_HEALTHCHECK_PASSWORD': 'healthcheck',
+             'REDIS_EXPORTER_PASSWORD': 'exporter'}
+    with open(os.path.join(ROLES, 'redis_node', 'defaults', 'main.yml')) as handle:
+        defaults = yaml.safe_load(handle)
+    variables = {'redis_node_app_acl': defaults['redis_node_app_acl'], 'redis_node_exporter_acl': defaults['redis_node_exporter_acl'],
                  'redis_node_admin_user': 'kb-admin', 'redis_node_replication_user': 'kb-replication',
-                 'redis_node_sentinel_user': 'kb-sentinel', 'redis_node_healthcheck_user': 'kb-healthcheck'}
+                 'redis_node_sentinel_user': 'kb-sentinel', 'redis_node_healthcheck_user': 'kb-healthcheck',
+                 'redis_node_exporter_user': 'kb-exporter'}
     for key, name in names.items():
         variables['redis_node_%s_password' % name] = current[key]
         variables['redis_node_%s_password_previous' % name] = previous.get(key, '')
@@ -234,8 +239,8 @@ def setuser_commands(acl_text):
 
 def apply_acl_file(host, port, admin_password, acl_text):
     commands = setuser_commands(acl_text)
-    assert len(commands) == 5
-    assert cli(host, port, admin_password + '\n' + '\n'.join(commands), '--user', 'kb-admin', '--askpass') == ['OK'] * 5
+    assert len(commands) == len(REDIS_KEYS)
+    assert cli(host, port, admin_password + '\n' + '\n'.join(commands), '--user', 'kb-admin', '--askpass') == ["OK"] * len(REDIS_KEYS)
 
 
 def replica_link_ids(host, port, admin_password):
@@ -496,7 +501,9 @@ class RoleLab(object):
                      'redis_ha_master_name': MASTER_NAME, 'redis_ha_sentinel_port': self.sentinel_port,
                      'redis_node_port': self.port, 'redis_sentinel_redis_port': self.port,
                      'redis_node_health_retries': 30, 'redis_node_health_delay': 1,
-                     'redis_sentinel_health_retries': 30, 'redis_sentinel_health_delay': 1},
+                     'redis_sentinel_health_retries': 30, 'redis_sentinel_health_delay': 1,
+                     # The exporters are Debian packages and units: the lab's test_rotation.py covers them.
+                     'redis_exporter_enabled': False},
             'children': {'redis': {'hosts': hosts}, 'redis_sentinel': {'children': {'redis': {}}}}}}
         with open(os.path.join(self.dir, 'inventory', 'hosts.yml'), 'w') as fh:
             yaml.safe_dump(inventory, fh)
