@@ -789,8 +789,13 @@ class Prometheus(object):
                  'static_configs': [{'targets': ['%s:8407' % lab.ip[p] for p in lab.haproxies]}]},
                 {'job_name': 'keybuzz-redis-watcher',
                  'static_configs': [{'targets': ['%s:8406' % lab.ip[p] for p in lab.haproxies]}]},
+                {'job_name': 'keybuzz-redis',
+                 'static_configs': [{'targets': ['%s:9121' % lab.ip[n] for n in lab.nodes]}]},
+                {'job_name': 'keybuzz-redis-sentinel',
+                 'static_configs': [{'targets': ['%s:9122' % lab.ip[s] for s in lab.sentinels]}]},
             ],
         }
+        targets = 2 * len(lab.haproxies) + len(lab.nodes) + len(lab.sentinels)
         path = os.path.join(str(workdir), 'prometheus.yml')
         with open(path, 'w') as fh:
             json.dump(config, fh)  # JSON is YAML
@@ -801,10 +806,10 @@ class Prometheus(object):
                                      stdout=self.log, stderr=subprocess.STDOUT)
         def scraping():
             try:
-                return len([t for t in self.api('targets')['activeTargets'] if t['health'] == 'up']) == 4
+                return len([t for t in self.api('targets')['activeTargets'] if t['health'] == 'up']) == targets
             except (urllib.error.URLError, ConnectionError):  # not listening yet
                 return False
-        lab.wait_for('Prometheus scraping the four targets', scraping, timeout=30)
+        lab.wait_for('Prometheus scraping the %d targets' % targets, scraping, timeout=30)
 
     def api(self, path, **params):
         url = 'http://127.0.0.1:%d/api/v1/%s' % (self.port, path)

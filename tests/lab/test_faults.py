@@ -65,6 +65,13 @@ def test_controlled_failover(steady_lab, tmp_path):
         after = dict((m['instance'], v) for m, v in prom.query('keybuzz_watcher_route_changes_total'))
         assert all(after[i] == before[i] + 1 for i in watchers), (before, after)
         assert sorted(m['node'] for m, v in prom.query('keybuzz_watcher_routed_master == 1')) == [new, new]
+        # The Redis and Sentinel exporters' series show the same move.
+        new_address = '%s:%d' % (lab.ip[new], labctl.REDIS_PORT)
+        lab.wait_for('the exporters showing %s as the master' % new, lambda: (
+            [m['instance'] for m, v in prom.query('redis_instance_info{job="keybuzz-redis",role="master"} == 1')]
+            == ['%s:9121' % lab.ip[new]]
+            and set(m['master_address'] for m, v in prom.query('redis_sentinel_master_status == 1')) == {new_address}
+            and len(prom.query('redis_sentinel_master_status == 1')) == len(lab.sentinels)), timeout=30)
         assert set(a for a, i in prom.firing()) == {'KeybuzzRedisFailover'}, prom.firing()
     finally:
         prom.stop()
