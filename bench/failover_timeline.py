@@ -9,7 +9,7 @@ Per trial: SIGKILL of the master's redis-server (systemd restart off) under a wr
 through both HAProxy nodes (SET + WAIT 1 100, retry every 20 ms), and a timeline relative to the
 kill, every point seen from this machine:
 
-  sdown / odown          first +sdown / +odown of the master (any surviving Sentinel, Pub/Sub)
+  sdown / odown          first +sdown / +odown of the master (any Sentinel, Pub/Sub)
   elected                +elected-leader (the leader's own event)
   selected               +selected-slave
   noone_sent             +failover-state-send-slaveof-noone (REPLICAOF NO ONE sent)
@@ -122,10 +122,10 @@ class Recorder(object):
 
 def one_trial(lab):
     old = lab.restore()
-    survivors = [s for s in lab.sentinels if s != old]
     candidates = [n for n in lab.nodes if n != old]
     lab.no_restart(old)
-    recorder = Recorder(lab, survivors, candidates)
+    # Every Sentinel (the one on the killed node's host runs on: only redis-server dies).
+    recorder = Recorder(lab, lab.sentinels, candidates)
     work = lab.workload(backoff_min=0.02, backoff_max=0.02, max_seconds=120)
     try:
         work.start()
@@ -180,6 +180,8 @@ def main(argv=None):
     parser.add_argument('--trials', type=int, default=5)
     parser.add_argument('--down-after', type=int, default=lab_bench.SHIPPED_DOWN_AFTER)
     args = parser.parse_args(argv)
+    if args.trials < 1:
+        parser.error('--trials must be at least 1')
     lab = labctl.Lab()
     print('load average %s' % ' / '.join('%.2f' % v for v in os.getloadavg()), flush=True)
     rows = []
