@@ -253,6 +253,16 @@ def sentinel_cluster(workdir, replicas, down_after_ms):
         obj.stop()
 
 
+@pytest.fixture
+def sentinel(tmp_path):
+    """One Sentinel monitoring a lone master (quorum 2, down-after 5 s), for tests that change it."""
+    master = start_server(tmp_path, 'master')
+    proc = start_sentinel(tmp_path, 'sentinel', master, down_after_ms=5000)
+    yield proc
+    proc.stop()
+    master.stop()
+
+
 @pytest.fixture(scope='session')
 def cluster(tmp_path_factory):
     """Master with two replicas and three Sentinels, shared and never disturbed."""

@@ -15,7 +15,7 @@ import re
 
 import pytest
 
-from conftest import ADMIN_PASSWORD, ADMIN_USER, SENTINEL_PASSWORD, start_sentinel, start_server, wait_for
+from conftest import ADMIN_PASSWORD, ADMIN_USER, SENTINEL_PASSWORD, start_server, wait_for
 from ansible_collections.keybuzz.redis_ha.plugins.modules import redis_acl_user as module
 
 PASSWORD = 'exporter-Pw-0123456789'
@@ -29,15 +29,6 @@ def server(tmp_path):
     proc = start_server(tmp_path, 'server')
     yield proc
     proc.stop()
-
-
-@pytest.fixture
-def sentinel(tmp_path):
-    master = start_server(tmp_path, 'master')
-    proc = start_sentinel(tmp_path, 'sentinel', master, down_after_ms=5000)
-    yield proc
-    proc.stop()
-    master.stop()
 
 
 def on_server(proc, **extra):

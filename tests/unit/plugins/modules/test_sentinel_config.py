@@ -9,17 +9,8 @@ __metaclass__ = type
 
 import pytest
 
-from conftest import MASTER_NAME, SENTINEL_PASSWORD, start_sentinel, start_server
+from conftest import MASTER_NAME, SENTINEL_PASSWORD
 from ansible_collections.keybuzz.redis_ha.plugins.modules import sentinel_config as module
-
-
-@pytest.fixture
-def sentinel(tmp_path):
-    master = start_server(tmp_path, 'master')
-    proc = start_sentinel(tmp_path, 'sentinel', master, down_after_ms=5000)
-    yield proc
-    proc.stop()
-    master.stop()
 
 
 def args_for(proc, settings, **extra):
