@@ -11,9 +11,12 @@ writing, and validate.yml names it in a FAIL line."""
 from __future__ import absolute_import, division, print_function
 
 import re
+import ssl
 import time
 import urllib.error
 import urllib.request
+
+import pytest
 
 from labctl import assert_invariants, assert_no_secret
 
@@ -97,3 +100,27 @@ def test_watcher_view_and_a_dead_or_stuck_watcher_drains_its_node(steady_lab):
                             extra={'health_503_after_s': timings})
     assert_invariants(report)
     assert report['unavailability']['overall']['longest'] < 1.0, report['unavailability']
+
+
+def test_tls_certificate_expiry_in_each_watchers_metrics(steady_lab):
+    """TLS only: each watcher exports when every certificate of the cluster expires (each node's, each
+    Sentinel's, its own HAProxy node's), as the files on the hosts say, and redis_ha_tls_renew_days."""
+    lab = steady_lab
+    if not lab.tls:
+        pytest.skip('the lab runs without TLS (KB_LAB_TLS / redis_ha_tls)')
+    lab.steady()
+    files = dict([(('redis', n), (n, '/etc/redis/tls/redis.crt')) for n in lab.nodes]
+                 + [(('sentinel', s), (s, '/etc/redis/tls/sentinel.crt')) for s in lab.sentinels])
+    expected = {}
+    for key, (host, path) in files.items():
+        end = lab.sh(host, 'openssl x509 -noout -enddate -in %s' % path).strip().split('=', 1)[1]
+        expected[key] = float(ssl.cert_time_to_seconds(end))
+    for proxy in lab.haproxies:
+        end = lab.sh(proxy, 'openssl x509 -noout -enddate -in /etc/haproxy/tls/haproxy.crt').strip().split('=', 1)[1]
+        own = {('haproxy', lab.sh(proxy, 'hostname').strip()): float(ssl.cert_time_to_seconds(end))}
+        page = metrics(lab, proxy)
+        found = dict(((kind, name), float(value)) for kind, name, value in re.findall(
+            r'(?m)^keybuzz_watcher_certificate_expiry_timestamp_seconds\{kind="([^"]+)",name="([^"]+)",[^}]*\} (\S+)$', page))
+        assert found == dict(expected, **own), (proxy, found)
+        assert min(found.values()) > time.time() + 30 * 86400
+        assert re.search(r'(?m)^keybuzz_watcher_certificate_renew_days 30$', page), page

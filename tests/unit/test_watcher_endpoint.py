@@ -11,6 +11,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import http.client
+import socket
+import ssl
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -158,3 +161,38 @@ def test_haproxy_exporter_serves_the_routing_state_to_allowed_networks_only(lab)
         assert values['haproxy_backend_active_servers{proxy="chk_%s"}' % node] == (3.0 if node == master else 0.0)
     status, text = scrape(lab.metrics_port, '127.0.0.2')
     assert status == 403 and 'haproxy_' not in text
+
+
+def test_certificate_expiry_is_read_verified_and_exported(tls_server):
+    """TLS only: the watcher reads the certificate each node, Sentinel and its HAProxy frontend serves
+    (verified with the cluster's CA and the address) and exports its expiry; one it cannot read or
+    verify counts as expired (0), so the alert on it fires."""
+    mod = load_watcher()
+    proc, ca, other_ca = tls_server
+    with open(proc.conf) as handle:
+        crt = [line.split(' ', 1)[1] for line in handle.read().splitlines() if line.startswith('tls-cert-file ')][0]
+    end = subprocess.run(['openssl', 'x509', '-noout', '-enddate', '-in', crt], capture_output=True, text=True,
+                         check=True).stdout.strip().split('=', 1)[1]
+    expected = float(ssl.cert_time_to_seconds(end))
+    assert mod.certificate_expiry('127.0.0.1', proc.port, ca, 2.0) == (expected, None)
+    expiry, why = mod.certificate_expiry('127.0.0.1', proc.port, other_ca, 2.0)
+    assert expiry == 0.0 and 'CERTIFICATE_VERIFY_FAILED' in why, why
+    expiry, why = mod.certificate_expiry('127.0.0.1', 1, ca, 2.0)
+    assert expiry == 0.0 and 'ConnectionRefused' in why, why
+    config = dict(mod.DEFAULTS, master_name=MASTER_NAME, tls=True, tls_ca_file=ca, certificate_renew_days=21,
+                  nodes=[{'name': 'n1', 'address': '127.0.0.1', 'port': proc.port}],
+                  sentinels=[{'name': 's1', 'address': '127.0.0.1', 'port': 1}],
+                  frontend_address='127.0.0.1', frontend_port=proc.port)
+    watcher = mod.Watcher(config)
+    try:
+        watcher.read_certificates()
+        page = samples(watcher.metrics_text())
+    finally:
+        watcher.stop()
+    host = socket.gethostname()
+    assert page['keybuzz_watcher_certificate_expiry_timestamp_seconds{kind="redis",name="n1",address="127.0.0.1:%d"}'
+                % proc.port] == expected
+    assert page['keybuzz_watcher_certificate_expiry_timestamp_seconds{kind="sentinel",name="s1",address="127.0.0.1:1"}'] == 0
+    assert page['keybuzz_watcher_certificate_expiry_timestamp_seconds{kind="haproxy",name="%s",address="127.0.0.1:%d"}'
+                % (host, proc.port)] == expected
+    assert page['keybuzz_watcher_certificate_renew_days'] == 21

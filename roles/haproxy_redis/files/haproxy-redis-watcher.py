@@ -48,6 +48,7 @@ import json
 import logging
 import os
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -88,6 +89,12 @@ DEFAULTS = {
     'metrics_port': 0,
     # /healthz answers 503 when the last complete reconcile (Sentinels asked, HAProxy read) is older.
     'stale_after': 15.0,
+    # TLS only: how often the certificates the nodes, the Sentinels and this HAProxy node serve are
+    # read (their expiry in /metrics), and redis_ha_tls_renew_days (reported beside it for the alert).
+    'certificate_interval': 300.0,
+    'certificate_renew_days': 30,
+    'frontend_address': None,
+    'frontend_port': 0,
 }
 
 # Published by a Sentinel that starts (or leads) a failover: "master <name> <ip> <port>".
@@ -303,6 +310,20 @@ def tls_options(config):
             'ssl_check_hostname': True}
 
 
+def certificate_expiry(address, port, ca_file, timeout):
+    """(expiry, why): when the certificate that ``address:port`` serves expires (Unix time), verified
+    with ``ca_file`` and the address, and None; or (0, why) when it cannot be read or verified (expired,
+    another CA, no TLS, no answer), so that an alert on the expiry fires for those too."""
+    context = ssl.create_default_context(cafile=ca_file)
+    try:
+        with socket.create_connection((address, int(port)), timeout=timeout) as raw:
+            with context.wrap_socket(raw, server_hostname=address) as tls:
+                cert = tls.getpeercert()
+        return float(ssl.cert_time_to_seconds(cert['notAfter'])), None
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # ssl.SSLError is an OSError
+        return 0.0, describe_error(exc)
+
+
 def describe_error(exc):
     """Exception -> short text. redis-py messages never contain the password."""
     return '%s: %s' % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else '')
@@ -330,6 +351,7 @@ class Watcher(object):
         self._last_reconcile_mono = None  # time.monotonic() of it (for /healthz: immune to clock steps)
         self.majority_node = None        # node the Sentinel majority named then (None: no majority)
         self.routed = None               # node the watcher last routed to
+        self.certificates = {}           # (kind, name, 'address:port') -> expiry (Unix time; 0: unreadable)
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.sentinels)))
 
     # -- Sentinel queries
@@ -581,7 +603,43 @@ class Watcher(object):
                     except Exception:
                         pass
 
+    # -- TLS certificates: their expiry, for /metrics
+    def certificate_endpoints(self):
+        """[(kind, name, address, port)] of every TLS certificate this watcher reads."""
+        out = [('redis', n['name'], n['address'], n['port']) for n in self.nodes]
+        out += [('sentinel', s['name'], s['address'], s['port']) for s in self.sentinels]
+        if self.config.get('frontend_address') and int(self.config.get('frontend_port') or 0):
+            out.append(('haproxy', socket.gethostname(), self.config['frontend_address'], int(self.config['frontend_port'])))
+        return out
+
+    def read_certificates(self):
+        def read(endpoint):
+            kind, name, address, port = endpoint
+            expiry, why = certificate_expiry(address, port, self.config['tls_ca_file'], float(self.config['timeout']) * 4)
+            if why is not None:
+                LOG.warning('certificate of %s %s (%s:%d) not read: %s', kind, name, address, port, why)
+            return (kind, name, '%s:%d' % (address, port)), expiry
+        results = dict(self._pool.map(read, self.certificate_endpoints()))
+        with self._lock:
+            self.certificates = results
+        return results
+
+    def _certificate_loop(self):
+        interval = float(self.config['certificate_interval'])
+        while not self.stop_event.is_set():
+            try:
+                all_read = all(self.read_certificates().values())
+            except Exception as exc:  # never die on one bad round
+                LOG.error('reading the certificates failed: %s', describe_error(exc))
+                all_read = False
+            # One not read (a node restarting, HAProxy not listening yet): again in 10 s, not in 5 min.
+            self.stop_event.wait(interval if all_read else min(interval, 10.0))
+
     def start(self):
+        if self.config.get('tls'):
+            thread = threading.Thread(target=self._certificate_loop, daemon=True, name='certificates')
+            thread.start()
+            self._threads.append(thread)
         for sentinel in self.sentinels:
             thread = threading.Thread(target=self._subscribe_loop, args=(sentinel,), daemon=True,
                                       name='sentinel-%s' % sentinel['name'])
@@ -650,6 +708,7 @@ class Watcher(object):
         with self._lock:
             fenced = set(self._fences)
             counters = dict(self.counters)
+            certificates = dict(self.certificates)
         lines = []
 
         def metric(name, kind, doc, samples):
@@ -673,6 +732,13 @@ class Watcher(object):
                [(labels, 1 if labels[0][1] in fenced else 0) for labels in nodes])
         metric('sentinel_subscribed', 'gauge', 'Whether the watcher holds its +switch-master subscription on that Sentinel.',
                [((('sentinel', s['name']),), 1 if self.subscribed.get(s['name']) else 0) for s in self.sentinels])
+        if self.config.get('tls'):
+            metric('certificate_expiry_timestamp_seconds', 'gauge',
+                   'When the TLS certificate that endpoint serves expires (Unix time; 0: not read or not verified).',
+                   [((('kind', kind), ('name', name), ('address', address)), expiry)
+                    for (kind, name, address), expiry in sorted(certificates.items())])
+            metric('certificate_renew_days', 'gauge', 'redis_ha_tls_renew_days: site.yml renews a certificate this close '
+                   'to its expiry.', [((), float(self.config['certificate_renew_days']))])
         for key, doc in (('reconciles', 'Complete reconciles (Sentinels asked, HAProxy read).'),
                          ('reconcile_errors', 'Reconciles that failed with an error.'),
                          ('commands', 'HAProxy runtime commands applied.'),
