@@ -63,6 +63,7 @@ def test_watcher_view_and_a_dead_or_stuck_watcher_drains_its_node(steady_lab):
         assert re.search(r'^keybuzz_watcher_fresh 1$', page, re.M), page
         assert re.search(r'^keybuzz_watcher_routed_master\{node="%s",[^}]*\} 1$' % master, page, re.M), page
         assert re.search(r'^keybuzz_watcher_majority_master\{node="%s",[^}]*\} 1$' % master, page, re.M), page
+        assert re.search(r'^keybuzz_watcher_master_config_epoch\{node="%s",[^}]*\} [0-9]+$' % master, page, re.M), page
         assert_no_secret(lab, page)
     one, other = lab.haproxies
     work = lab.workload().start()

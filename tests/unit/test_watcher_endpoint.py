@@ -99,12 +99,25 @@ def test_metrics_name_the_routed_and_majority_master(lab):
         lab.stop_watcher()
 
 
+def test_majority_epoch_rule():
+    mod = load_watcher()
+    a, b = ('10.0.0.1', 6379), ('10.0.0.2', 6379)
+    assert mod.majority_epoch([(a, 3), (a, 4), (b, 5)], 3) == (a, 4)
+    assert mod.majority_epoch([(a, 3), None, (b, 5)], 3) == (None, None)      # no majority: no epoch
+    assert mod.majority_epoch([(a, 3), None, None], 3) == (None, None)
+    assert mod.majority_epoch([], 3) == (None, None)
+
+
 def test_a_failover_moves_the_counters_and_the_routed_master(lab):
     watcher = lab.start_watcher()
     try:
         old = lab.majority_master()
         wait_for(lambda: watcher.routed == old, timeout=10, what='the watcher routing to the master')
         before = dict(watcher.counters)
+        wait_for(lambda: watcher.epoch is not None, timeout=15, what='the master configuration epoch read')
+        old_epoch = watcher.epoch[1]
+        assert samples(get(lab.watcher_port, '/metrics')[1])[
+            'keybuzz_watcher_master_config_epoch{node="%s",address="127.0.0.1:%d"}' % (old, lab.nodes[old].port)] == old_epoch
         sentinel_client(next(iter(lab.sentinels.values()))).execute_command('SENTINEL', 'FAILOVER', MASTER_NAME)
         wait_for(lambda: watcher.routed not in (None, old), timeout=20, interval=0.1, what='the watcher to route elsewhere')
         values = samples(get(lab.watcher_port, '/metrics')[1])
@@ -113,6 +126,13 @@ def test_a_failover_moves_the_counters_and_the_routed_master(lab):
         assert values['keybuzz_watcher_fences_total'] > before['fences']
         assert values['keybuzz_watcher_routed_master{node="%s",address="127.0.0.1:%d"}'
                       % (watcher.routed, lab.nodes[watcher.routed].port)] == 1.0
+        # The new master's epoch is a newer one (one per failover), once the Sentinels agree on it.
+        new = watcher.routed
+        wait_for(lambda: watcher.epoch is not None and watcher.epoch[0] == ('127.0.0.1', lab.nodes[new].port),
+                 timeout=15, what='the new master configuration epoch')
+        values = samples(get(lab.watcher_port, '/metrics')[1])
+        assert values['keybuzz_watcher_master_config_epoch{node="%s",address="127.0.0.1:%d"}'
+                      % (new, lab.nodes[new].port)] > old_epoch
     finally:
         lab.stop_watcher()
 

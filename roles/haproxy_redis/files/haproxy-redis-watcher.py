@@ -175,6 +175,17 @@ def majority_master(answers, total):
     return ha_rules.sentinel_majority(list(answers), total)
 
 
+def majority_epoch(views, total):
+    """The configuration epoch of the master a Sentinel majority names: ``views`` holds one
+    ((host, port), epoch) per Sentinel that answered SENTINEL MASTER (None for the others). Returns
+    (address, highest epoch among the Sentinels naming it) or (None, None) without a majority."""
+    views = list(views)
+    named = majority_master([v[0] if v else None for v in views], total)
+    if named is None:
+        return None, None
+    return named, max(v[1] for v in views if v and v[0] == named)
+
+
 def confirms_switch(event, answers, total):
     """Whether the Sentinel majority confirms the new master of a +switch-master ``event``."""
     return event is not None and majority_master(answers, total) == tuple(event['new'])
@@ -352,6 +363,7 @@ class Watcher(object):
         self.majority_node = None        # node the Sentinel majority named then (None: no majority)
         self.routed = None               # node the watcher last routed to
         self.certificates = {}           # (kind, name, 'address:port') -> expiry (Unix time; 0: unreadable)
+        self.epoch = None                # (address, config epoch) of the Sentinel majority's master, for /metrics
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.sentinels)))
 
     # -- Sentinel queries
@@ -603,6 +615,31 @@ class Watcher(object):
                     except Exception:
                         pass
 
+    # -- the master's configuration epoch, for /metrics only (the routing never waits for it)
+    def ask_epoch(self, sentinel):
+        """((host, port), config epoch) from SENTINEL MASTER, or None."""
+        try:
+            client = self._sentinel_client(sentinel, self.config['timeout'])
+            try:
+                reply = client.execute_command('SENTINEL', 'MASTER', self.config['master_name'])
+            finally:
+                client.close()
+            fields = dict(zip(reply[::2], reply[1::2])) if isinstance(reply, list) else reply
+            fields = dict((str(k), v) for k, v in fields.items())
+            return (str(fields['ip']), int(fields['port'])), int(fields['config-epoch'])
+        except Exception:
+            return None
+
+    def _epoch_loop(self):
+        while not self.stop_event.is_set():
+            try:
+                address, epoch = majority_epoch(self._pool.map(self.ask_epoch, self.sentinels), len(self.sentinels))
+                with self._lock:
+                    self.epoch = (address, epoch) if address is not None else None
+            except Exception as exc:  # never die on one bad round
+                LOG.error('reading the configuration epoch failed: %s', describe_error(exc))
+            self.stop_event.wait(float(self.config['reconcile_interval']))
+
     # -- TLS certificates: their expiry, for /metrics
     def certificate_endpoints(self):
         """[(kind, name, address, port)] of every TLS certificate this watcher reads."""
@@ -636,6 +673,9 @@ class Watcher(object):
             self.stop_event.wait(interval if all_read else min(interval, 10.0))
 
     def start(self):
+        thread = threading.Thread(target=self._epoch_loop, daemon=True, name='epoch')
+        thread.start()
+        self._threads.append(thread)
         if self.config.get('tls'):
             thread = threading.Thread(target=self._certificate_loop, daemon=True, name='certificates')
             thread.start()
@@ -709,6 +749,7 @@ class Watcher(object):
             fenced = set(self._fences)
             counters = dict(self.counters)
             certificates = dict(self.certificates)
+            epoch = self.epoch
         lines = []
 
         def metric(name, kind, doc, samples):
@@ -730,6 +771,11 @@ class Watcher(object):
                [(labels, 1 if labels[0][1] == self.routed else 0) for labels in nodes])
         metric('fenced', 'gauge', 'Nodes in maintenance because a failover started (1).',
                [(labels, 1 if labels[0][1] in fenced else 0) for labels in nodes])
+        named = node_for_address(self.nodes, epoch[0]) if epoch else None
+        metric('master_config_epoch', 'gauge', 'The configuration epoch of the master a Sentinel majority names (SENTINEL '
+               'MASTER, every reconcile_interval; it grows by one per failover or switchover); none without a majority.',
+               [((('node', named['name'] if named else '%s:%d' % epoch[0]), ('address', '%s:%d' % epoch[0])), epoch[1])]
+               if epoch else [])
         metric('sentinel_subscribed', 'gauge', 'Whether the watcher holds its +switch-master subscription on that Sentinel.',
                [((('sentinel', s['name']),), 1 if self.subscribed.get(s['name']) else 0) for s in self.sentinels])
         if self.config.get('tls'):
