@@ -99,5 +99,4 @@ def _version_in(path):
 class LookupModule(LookupBase):
 
     def run(self, terms, variables=None, **kwargs):
-        self.set_options(var_options=variables, direct=kwargs)
         return [installed_version(term) for term in terms]
