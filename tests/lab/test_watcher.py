@@ -122,6 +122,8 @@ def test_tls_certificate_expiry_in_each_watchers_metrics(steady_lab):
         page = metrics(lab, proxy)
         found = dict(((kind, name), float(value)) for kind, name, value in re.findall(
             r'(?m)^keybuzz_watcher_certificate_expiry_timestamp_seconds\{kind="([^"]+)",name="([^"]+)",[^}]*\} (\S+)$', page))
-        assert found == dict(expected, **own), (proxy, found)
+        wanted = dict(expected)
+        wanted.update(own)
+        assert found == wanted, (proxy, found, wanted)
         assert min(found.values()) > time.time() + 30 * 86400
         assert re.search(r'(?m)^keybuzz_watcher_certificate_renew_days 30$', page), page
