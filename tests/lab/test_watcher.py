@@ -126,4 +126,4 @@ def test_tls_certificate_expiry_in_each_watchers_metrics(steady_lab):
         wanted.update(own)
         assert found == wanted, (proxy, found, wanted)
         assert min(found.values()) > time.time() + 30 * 86400
-        assert re.search(r'(?m)^keybuzz_watcher_certificate_renew_days 30$', page), page
+        assert re.search(r'(?m)^keybuzz_watcher_certificate_renew_days 30(\.0)?$', page), page
