@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Build the lab image: Debian with systemd and python3 only, from the host's
-# configured apt mirror (no registry). Skipped when the tag already exists.
+# Build the lab image: Debian with systemd and python3, from the host's configured apt mirror
+# (no registry), with the roles' packages downloaded into apt's cache but not installed: every
+# converge still installs them with apt (the roles' install path is what the lab tests), without
+# fetching them again in each fresh container. Skipped when the tag exists at this build's version.
 #   usage: scripts/lab-image.sh [suite]   (suite: bookworm (default) or trixie; or KB_LAB_SUITE)
 # Both suites build on a Debian 12 host: its debootstrap knows trixie and its
 # debian-archive-keyring (2023.3+deb12u2) holds the trixie signing keys.
@@ -11,8 +13,14 @@ case "$suite" in
   *) echo "lab image: unsupported suite '$suite' (use bookworm or trixie)" >&2; exit 2 ;;
 esac
 tag="keybuzz/lab-debian:${suite}"
+# Raise when what goes into the image changes: an older image is then rebuilt.
+version=2
+# The packages the roles install (redis_node, redis_sentinel, haproxy_redis, redis_exporter,
+# tls_certificates defaults), with what apt would pull in for them.
+packages="redis-server redis-sentinel redis-tools python3-redis haproxy prometheus-redis-exporter python3-cryptography"
 
-if docker image inspect "$tag" >/dev/null 2>&1; then
+have=$(docker image inspect -f '{{ index .Config.Labels "keybuzz.lab-image.version" }}' "$tag" 2>/dev/null || true)
+if [ "$have" = "$version" ]; then
   echo "lab image $tag present"
   exit 0
 fi
@@ -45,6 +53,17 @@ fi
 
 # Trim what a container does not need; keep apt usable (the roles install with apt).
 rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+# The package lists and the roles' .deb files (downloaded only). The roles' apt tasks skip the
+# update while the lists are under an hour old and install from the cache; later they update
+# as on any host, and apt fetches only what changed.
+cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
+# shellcheck disable=SC2086 # packages is a space-separated list
+if ! { chroot "$rootfs" apt-get update -q && chroot "$rootfs" apt-get install -y -q --download-only $packages; } \
+    >>"$log" 2>&1; then
+  tail -n 30 "$log"
+  echo "lab image: downloading the roles' packages into the image failed (see above)" >&2
+  exit 1
+fi
 printf '%s\n' "$suite-lab" > "$rootfs/etc/hostname"
 # Units that cannot work in a container and only add noise / delay the boot.
 for unit in systemd-udevd.service systemd-udevd-control.socket systemd-udevd-kernel.socket \
@@ -54,6 +73,6 @@ for unit in systemd-udevd.service systemd-udevd-control.socket systemd-udevd-ker
 done
 
 tar -C "$rootfs" -c . | docker import \
-  -c 'CMD ["/lib/systemd/systemd"]' -c 'ENV container=docker' \
+  -c 'CMD ["/lib/systemd/systemd"]' -c 'ENV container=docker' -c "LABEL keybuzz.lab-image.version=$version" \
   - "$tag" >/dev/null
 echo "lab image $tag built"
