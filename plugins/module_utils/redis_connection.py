@@ -302,12 +302,17 @@ def sentinel_master_addresses(params, sentinels, master_name, password):
     return views
 
 
-def settings_result(wanted, live, normalize, diff):
+def settings_result(wanted, live, normalize, diff, secret=()):
     """The result of a settings module (redis_config, sentinel_config): which settings of ``wanted``
-    differ from ``live`` once both are put through ``normalize``, the values before, and the diff."""
+    differ from ``live`` once both are put through ``normalize``, the values before, and the diff.
+    The values of the settings named in ``secret`` (masterauth, auth-pass) are never shown."""
+    def shown(name, value):
+        return SCRUBBED if name in secret else value
+
     changed = sorted(name for name, value in wanted.items() if normalize(value) != normalize(live.get(name, '')))
-    result = dict(changed=bool(changed), changed_settings=changed, before=dict(live))
+    result = dict(changed=bool(changed), changed_settings=changed,
+                  before=dict((name, shown(name, value)) for name, value in live.items()))
     if diff:
-        result['diff'] = dict(before=''.join('%s %s\n' % (n, live[n]) for n in changed),
-                              after=''.join('%s %s\n' % (n, normalize(wanted[n])) for n in changed))
+        result['diff'] = dict(before=''.join('%s %s\n' % (n, shown(n, live[n])) for n in changed),
+                              after=''.join('%s %s\n' % (n, shown(n, normalize(wanted[n]))) for n in changed))
     return result

@@ -14,8 +14,10 @@ short_description: Make one ACL user of a Redis server or Sentinel match a wante
 version_added: 1.1.0
 author: KeyBuzz (@keybuzz)
 description:
-  - Reads the user with C(ACL GETUSER) and compares it with the wanted state, rule by rule (enabled, the set of
-    password hashes, commands, key and channel patterns); the order Redis lists them in does not count.
+  - Reads the user with C(ACL GETUSER) and compares it with the wanted state: enabled, the set of password hashes,
+    and the commands, key and channel patterns as Redis itself spells them. To get that spelling, the wanted rules
+    are applied to a temporary user (disabled, without password, deleted at once), because Redis rewrites rules
+    such as C(+@all -@dangerous +info) into its own list.
   - When it differs, replaces the user in one atomic C(ACL SETUSER <name> reset ...); connections already
     authenticated as that user stay open. With O(state=absent), C(ACL DELUSER).
   - With O(flush_config), a change is then persisted with C(SENTINEL FLUSHCONFIG) (a Sentinel keeps its users in
@@ -47,6 +49,17 @@ options:
     type: list
     elements: str
     default: []
+  rules:
+    description:
+      - The user's permissions as one line of ACL rules, as written after the password in an ACL file
+        (C(users.acl)), for example C(~* &* +@all -@dangerous +info). Read as Redis reads them, left to right:
+        key patterns (C(~pattern), C(%R~pattern), C(%W~pattern), C(%RW~pattern), C(allkeys), C(resetkeys)),
+        channel patterns (C(&pattern), C(allchannels), C(resetchannels)) and command rules (C(+...), C(-...),
+        C(allcommands), C(nocommands)).
+      - Passwords and flags (C(>), C(#), C(on), C(off), C(nopass), selectors) are refused here: they have their own
+        options or are not supported.
+      - Mutually exclusive with O(commands), O(keys) and O(channels).
+    type: str
   commands:
     description:
       - Command rules in ACL syntax, applied in order after C(reset), for example C(-@all), C(+info),
@@ -56,7 +69,8 @@ options:
     default: []
   keys:
     description:
-      - Key patterns (without the leading C(~)); none means no key can be read or written.
+      - Key patterns (without the leading C(~)); none means no key can be read or written. A pattern with a
+        permission prefix (C(%R~pattern), C(%W~pattern)) is given whole.
     type: list
     elements: str
     default: []
@@ -84,6 +98,7 @@ attributes:
 notes:
   - The login user needs the C(acl) command (an administrator, or a Sentinel's default user).
   - Neither the passwords nor their hashes are ever returned; the diff shows how many hashes there are.
+  - In check mode the only change made is the temporary user, created disabled and deleted at once.
 requirements:
   - redis (Python library)
 seealso:
@@ -101,6 +116,15 @@ EXAMPLES = r'''
     passwords: ["{{ exporter_password }}"]
     commands: [-@all, +ping, +info, +client|setname, +sentinel|masters, +sentinel|ckquorum]
     flush_config: true
+
+- name: The application user of a Redis server, its rules as in users.acl (two passwords during a rotation)
+  keybuzz.redis_ha.redis_acl_user:
+    login_host: 10.0.0.123
+    login_user: kb-admin
+    login_password: "{{ admin_password }}"
+    name: default
+    passwords: ["{{ app_password }}", "{{ previous_app_password }}"]
+    rules: "~* &* +@all -@dangerous +info +role"
 '''
 
 RETURN = r'''
@@ -116,7 +140,9 @@ diff:
   type: dict
 '''
 
+import binascii
 import hashlib
+import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule
@@ -140,6 +166,38 @@ def _patterns(value, prefix):
     return sorted(set(to_text(item)[len(prefix):] if to_text(item).startswith(prefix) else to_text(item) for item in items))
 
 
+def parse_rules(text):
+    """``rules`` (one line of ACL rules) as the module's keys, channels and commands, read left to right
+    the way Redis applies them after ``reset``; ValueError names a rule this module does not take."""
+    keys, channels, commands = [], [], []
+    for rule in text.split():
+        low = rule.lower()
+        if rule.startswith('~'):
+            keys.append(rule[1:])
+        elif re.match(r'^%[RW]+~', rule, re.IGNORECASE):
+            keys.append(rule)
+        elif low == 'allkeys':
+            keys.append('*')
+        elif low == 'resetkeys':
+            del keys[:]
+        elif rule.startswith('&'):
+            channels.append(rule[1:])
+        elif low == 'allchannels':
+            channels.append('*')
+        elif low == 'resetchannels':
+            del channels[:]
+        elif low == 'allcommands':
+            commands.append('+@all')
+        elif low == 'nocommands':
+            commands.append('-@all')
+        elif rule[:1] in ('+', '-') and len(rule) > 1:
+            commands.append(rule)
+        else:
+            raise ValueError('rules: %r is not a key (~, %%R~, allkeys), channel (&, allchannels) or command (+, -) rule; '
+                             'passwords and flags have their own options' % rule)
+    return dict(keys=keys, channels=channels, commands=commands)
+
+
 def live_user(reply):
     """The comparable state of ``ACL GETUSER``'s raw reply, or None when the user does not exist."""
     if reply is None:
@@ -153,11 +211,25 @@ def live_user(reply):
                 channels=_patterns(user.get('channels'), '&'))
 
 
-def wanted_user(params):
+def rule_args(params):
+    """The user's key, channel and command rules as ACL SETUSER arguments (after reset)."""
+    args = [k if k.startswith('%') else '~' + k for k in params['keys']]
+    args += ['&' + c for c in params['channels']] or ['resetchannels']
+    return args + list(params['commands'])
+
+
+def wanted_user(client, params):
+    """The wanted user as Redis lists it: the rules through a temporary disabled user, then deleted."""
+    probe = 'kb-acl-probe-%s' % binascii.hexlify(os.urandom(6)).decode()
+    raw_command(client, 'ACL', 'SETUSER', probe, 'reset', 'off', *rule_args(params))
+    try:
+        user = live_user(raw_command(client, 'ACL', 'GETUSER', probe))
+    finally:
+        raw_command(client, 'ACL', 'DELUSER', probe)
     hashes = set(hashlib.sha256(to_bytes(p)).hexdigest() for p in params['passwords'])
     hashes.update(h.lower() for h in params['password_hashes'])
-    return dict(enabled=True, passwords=sorted(hashes), commands=sorted(set(params['commands'])),
-                keys=sorted(set(params['keys'])), channels=sorted(set(params['channels'])))
+    user.update(enabled=True, passwords=sorted(hashes))
+    return user
 
 
 def differences(live, wanted):
@@ -179,15 +251,16 @@ def as_rules(user):
 
 
 def setuser_args(params, wanted):
-    args = ['ACL', 'SETUSER', params['name'], 'reset', 'on']
-    args += ['#' + h for h in wanted['passwords']]
-    args += ['~' + k for k in params['keys']]
-    args += ['&' + c for c in params['channels']] or ['resetchannels']
-    return args + list(params['commands'])
+    return ['ACL', 'SETUSER', params['name'], 'reset', 'on'] + ['#' + h for h in wanted['passwords']] + rule_args(params)
 
 
 def check_input(module):
     params = module.params
+    if params['rules'] is not None:
+        try:
+            params.update(parse_rules(params['rules']))
+        except ValueError as exc:
+            module.fail_json(msg=str(exc))
     bad = [h for h in params['password_hashes'] if not HASH.match(h.lower())]
     if bad:
         module.fail_json(msg='password_hashes: %d value(s) are not SHA-256 hashes (64 hexadecimal digits)' % len(bad))
@@ -213,17 +286,20 @@ def main():
         commands=dict(type='list', elements='str', default=[]),
         keys=dict(type='list', elements='str', default=[], no_log=False),
         channels=dict(type='list', elements='str', default=[]),
+        rules=dict(type='str'),
         flush_config=dict(type='bool', default=False),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+                           mutually_exclusive=[('rules', 'commands'), ('rules', 'keys'), ('rules', 'channels')])
     check_redis_lib(module)
     check_input(module)
     params = module.params
-    wanted = wanted_user(params) if params['state'] == 'present' else None
     client = redis_client(params)
     step = 'ACL GETUSER %s' % params['name']
     try:
         live = live_user(raw_command(client, 'ACL', 'GETUSER', params['name']))
+        step = 'ACL SETUSER %s (its rules, on a temporary user)' % params['name']
+        wanted = wanted_user(client, params) if params['state'] == 'present' else None
         changed = differences(live, wanted)
         if changed and not module.check_mode:
             if wanted is None:

@@ -24,8 +24,23 @@ options:
   settings:
     description:
       - Settings to apply, as a mapping of setting name to value (for example C(min-replicas-to-write=2)).
+      - At least one of O(settings) and O(secret_settings) is needed.
     type: dict
-    required: true
+    default: {}
+  secret_settings:
+    description:
+      - Settings whose values are secrets (C(masterauth)), applied like O(settings) in the same C(CONFIG SET).
+      - Their values are never returned, logged or shown in the diff; RV(before) and the diff show them as C(********).
+      - A name may not be in both O(settings) and O(secret_settings).
+    type: dict
+    default: {}
+  force:
+    description:
+      - Set every setting, also those that already have the wanted value, and report a change.
+      - Redis re-reads the certificate files on C(CONFIG SET tls-cert-file ...) even when the paths are unchanged:
+        this loads renewed certificates without a restart.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - keybuzz.redis_ha.redis_connection
   - ansible.builtin.action_common_attributes
@@ -54,17 +69,40 @@ EXAMPLES = r'''
       min-replicas-to-write: 2
       min-replicas-max-lag: 2
       maxmemory: 1gb
+
+- name: Point a replica at its master with new replication credentials (the password is never shown)
+  keybuzz.redis_ha.redis_config:
+    login_host: 10.0.0.124
+    login_user: admin
+    login_password: "{{ admin_password }}"
+    settings:
+      masteruser: replication
+    secret_settings:
+      masterauth: "{{ replication_password }}"
+
+- name: Load renewed certificates without a restart
+  keybuzz.redis_ha.redis_config:
+    login_host: 10.0.0.123
+    login_user: admin
+    login_password: "{{ admin_password }}"
+    tls: true
+    ca_certs: /etc/redis/tls/ca.crt
+    settings:
+      tls-cert-file: /etc/redis/tls/redis.crt
+      tls-key-file: /etc/redis/tls/redis.key
+      tls-ca-cert-file: /etc/redis/tls/ca.crt
+    force: true
 '''
 
 RETURN = r'''
 changed_settings:
-  description: Names of the settings that differed (and were set, outside check mode), sorted.
+  description: Names of the settings that differed (all of them with O(force)), set outside check mode, sorted.
   returned: success
   type: list
   elements: str
   sample: [min-replicas-to-write]
 before:
-  description: Value Redis reported for each setting of O(settings) before the change.
+  description: Value Redis reported for each setting before the change (C(********) for O(secret_settings)).
   returned: success
   type: dict
   sample: {min-replicas-to-write: "1", maxmemory: "1073741824"}
@@ -84,12 +122,17 @@ from ansible_collections.keybuzz.redis_ha.plugins.module_utils.redis_connection 
     error_message,
     raw_command,
     redis_client,
+    scrub,
     settings_result,
 )
 
 # Redis's memory units (config.c memtoull): k/m/g are powers of 1000, kb/mb/gb of 1024.
 _UNITS = {'': 1, 'b': 1, 'k': 1000, 'kb': 1024, 'm': 1000 ** 2, 'mb': 1024 ** 2, 'g': 1000 ** 3, 'gb': 1024 ** 3}
 _MEMORY = re.compile(r'^\s*(-?\d+)\s*([kmg]?b?)\s*$', re.IGNORECASE)
+
+
+# Text Redis keeps as given: user names and passwords are compared and set verbatim.
+VERBATIM = frozenset(['masteruser', 'masterauth', 'requirepass', 'tls-key-file-pass', 'tls-client-key-file-pass'])
 
 
 def normalize(value):
@@ -116,25 +159,42 @@ def read(client, names):
 
 def main():
     argument_spec = connection_argument_spec()
-    argument_spec.update(settings=dict(type='dict', required=True))
+    argument_spec.update(settings=dict(type='dict', default={}),
+                         secret_settings=dict(type='dict', default={}, no_log=True),
+                         force=dict(type='bool', default=False))
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     check_redis_lib(module)
     params = module.params
     wanted = dict((to_text(k), v) for k, v in params['settings'].items())
+    secret = dict((to_text(k), v) for k, v in params['secret_settings'].items())
+    if not wanted and not secret:
+        module.fail_json(msg='settings: give at least one setting (in settings or secret_settings)')
+    both = sorted(set(wanted) & set(secret))
+    if both:
+        module.fail_json(msg='settings and secret_settings both name %s: give each setting once' % ', '.join(both))
+    wanted.update(secret)
+    secrets = [to_text(v) for v in secret.values()]
     where = '%s:%s' % (params['login_host'], params['login_port'])
 
+    def spelled(name, value):
+        return to_text(value) if name in VERBATIM or name in secret else normalize(value)
+
+    wanted = dict((name, spelled(name, value)) for name, value in wanted.items())
     client = redis_client(params)
     try:
-        result = settings_result(wanted, read(client, sorted(wanted)), normalize, module._diff)
+        live = dict((name, spelled(name, value)) for name, value in read(client, sorted(wanted)).items())
+        result = settings_result(wanted, live, to_text, module._diff, secret=set(secret))
+        if params['force']:
+            result.update(changed=True, changed_settings=sorted(wanted))
         if result['changed'] and not module.check_mode:
             args = []
             for name in result['changed_settings']:
-                args += [name, normalize(wanted[name])]
+                args += [name, wanted[name]]
             raw_command(client, 'CONFIG', 'SET', *args)
     except ValueError as exc:
-        module.fail_json(msg='%s on %s' % (exc, where))
+        module.fail_json(msg=scrub('%s on %s' % (exc, where), secrets))
     except Exception as exc:
-        why = error_message(exc, params['login_host'], params['login_port'], params['login_password'])
+        why = scrub(error_message(exc, params['login_host'], params['login_port'], params['login_password']), secrets)
         module.fail_json(msg='CONFIG GET/SET of %s failed: %s' % (', '.join(sorted(wanted)), why))
     module.exit_json(**result)
 

@@ -5,10 +5,10 @@
 """Password rotation without restarts (playbooks/rotate_credentials.yml), on loopback.
 
 1. Redis: a users.acl rendered from the role's template with two hashes per user, applied as the
-   role does it (ACL SETUSER <user> reset <rules> per line), accepts both passwords; the file without
+   role does it (redis_acl_user per user of the file), accepts both passwords; the file without
    the old hashes refuses the old ones, keeps the clients already connected (the replication link
-   included: it is never cut), and a replica whose masterauth was changed with CONFIG SET (the command the
-   role sends, quoting included) resyncs with the new password.
+   included: it is never cut), and a replica whose masterauth was changed with redis_config (as the
+   role does it) resyncs with the new password.
 2. Sentinel 7.0 (which has no CONFIG SET requirepass): ACL SETUSER default with two hashes, then
    SENTINEL CONFIG SET sentinel-pass, keeps three Sentinels linked and the quorum reachable while
    their links are cut and re-made with the new password; a restarted Sentinel accepts only the
@@ -38,6 +38,9 @@ import redis
 import yaml
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from ansible_collections.keybuzz.redis_ha.plugins.filter.acl_file_users import acl_file_users
+from ansible_collections.keybuzz.redis_ha.plugins.modules import redis_acl_user, redis_config
 
 from conftest import REDIS_SENTINEL, REDIS_SERVER, free_port, stop_process, wait_for
 
@@ -230,17 +233,19 @@ def write_node(workdir, name, host, port, creds, previous=None, master=None, man
     return conf_dir, conf
 
 
-def setuser_commands(acl_text):
-    """What the role's "Reload redis ACL users" handler sends for a users.acl: one
-    ACL SETUSER <user> reset <rules> per user line (the same regex as the handler)."""
-    return [re.sub(r'^user (\S+) ', r'ACL SETUSER \1 reset ', line) for line in acl_text.splitlines()
-            if re.match(r'^user \S+ ', line)]
+def admin_login(host, port, admin_password):
+    return dict(login_host=host, login_port=port, login_user='kb-admin', login_password=admin_password, connect_timeout=3)
 
 
-def apply_acl_file(host, port, admin_password, acl_text):
-    commands = setuser_commands(acl_text)
-    assert len(commands) == len(REDIS_KEYS)
-    assert cli(host, port, admin_password + '\n' + '\n'.join(commands), '--user', 'kb-admin', '--askpass') == ["OK"] * len(REDIS_KEYS)
+def apply_acl_file(run_module, host, port, admin_password, acl_text):
+    """What the role's "Reload redis ACL users" handler does for a users.acl: keybuzz.redis_ha.redis_acl_user
+    for each user of the file (keybuzz.redis_ha.acl_file_users)."""
+    users = acl_file_users(acl_text)
+    assert len(users) == len(REDIS_KEYS)
+    for user in users:
+        res = run_module(redis_acl_user, dict(admin_login(host, port, admin_password), name=user['name'],
+                                              password_hashes=user['password_hashes'], rules=user['rules']))
+        assert res['changed_rules'] == ['passwords'], (user['name'], res)
 
 
 def replica_link_ids(host, port, admin_password):
@@ -249,9 +254,9 @@ def replica_link_ids(host, port, admin_password):
                                                          '--user', 'kb-admin', '--askpass'))))
 
 
-def test_acl_file_with_two_hashes_then_one(tmp_path):
+def test_acl_file_with_two_hashes_then_one(tmp_path, run_module):
     old = dict((k, random_password('old')) for k in REDIS_KEYS)
-    # The new replication password needs quoting in redis-auth.conf and on the CONFIG SET line.
+    # The new replication password needs quoting in redis-auth.conf.
     new = dict((k, random_password('new')) for k in REDIS_KEYS)
     new['REDIS_REPLICATION_PASSWORD'] = 'new"repl\\pass' + random_password('q')
     host = '127.0.0.1'
@@ -275,16 +280,19 @@ def test_acl_file_with_two_hashes_then_one(tmp_path):
             with open(os.path.join(d, 'users.acl'), 'w') as fh:
                 fh.write(render('redis_node', 'users.acl.j2', **node_acl_vars(new, old)))
             with open(os.path.join(d, 'users.acl')) as fh:
-                apply_acl_file(host, port, old['REDIS_ADMIN_PASSWORD'], fh.read())
+                apply_acl_file(run_module, host, port, old['REDIS_ADMIN_PASSWORD'], fh.read())
         for key, user in REDIS_KEYS.items():
             for port in (mport, rport):
                 assert accepts(host, port, user, old[key]) and accepts(host, port, user, new[key]), (key, port)
-        command = 'CONFIG SET masteruser %s masterauth %s' % (quote('kb-replication'), quote(new['REDIS_REPLICATION_PASSWORD']))
         for d, port in ((mdir, mport), (rdir, rport)):
             with open(os.path.join(d, 'redis-auth.conf'), 'w') as fh:
                 fh.write(render('redis_node', 'redis-auth.conf.j2', redis_node_replication_user='kb-replication',
                                 redis_node_replication_password=new['REDIS_REPLICATION_PASSWORD']))
-            assert cli(host, port, old['REDIS_ADMIN_PASSWORD'] + '\n' + command, '--user', 'kb-admin', '--askpass') == ['OK']
+            # As the role's auth_apply.yml: keybuzz.redis_ha.redis_config, masterauth a secret setting.
+            res = run_module(redis_config, dict(admin_login(host, port, old['REDIS_ADMIN_PASSWORD']),
+                                                settings={'masteruser': 'kb-replication'},
+                                                secret_settings={'masterauth': new['REDIS_REPLICATION_PASSWORD']}))
+            assert res['changed_settings'] == ['masterauth'] and new['REDIS_REPLICATION_PASSWORD'] not in repr(res)
             assert cli(host, port, new['REDIS_ADMIN_PASSWORD'] + '\nCONFIG GET masterauth', '--user', 'kb-admin',
                        '--askpass') == ['masterauth', new['REDIS_REPLICATION_PASSWORD']]
         assert app_old.get('k') == 'v0'
@@ -294,7 +302,7 @@ def test_acl_file_with_two_hashes_then_one(tmp_path):
             with open(os.path.join(d, 'users.acl'), 'w') as fh:
                 fh.write(render('redis_node', 'users.acl.j2', **node_acl_vars(new)))
             with open(os.path.join(d, 'users.acl')) as fh:
-                apply_acl_file(host, port, new['REDIS_ADMIN_PASSWORD'], fh.read())
+                apply_acl_file(run_module, host, port, new['REDIS_ADMIN_PASSWORD'], fh.read())
         for key, user in REDIS_KEYS.items():
             for port in (mport, rport):
                 assert accepts(host, port, user, new[key]) and not accepts(host, port, user, old[key]), (key, port)

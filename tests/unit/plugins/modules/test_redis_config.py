@@ -75,3 +75,50 @@ def test_unknown_setting_and_wrong_password_fail_with_a_reason_and_no_secret(ser
     res = run_module(module, args_for(server, {'maxmemory': 0}, login_password='wrong-Pw-0'), expect_fail=True)
     assert 'wrong-Pw-0' not in res['msg'] and ADMIN_PASSWORD not in res['msg']
     assert 'failed' in res['msg']
+
+
+def test_secret_settings_are_set_verbatim_and_never_shown(server, run_module):
+    # Letters and dashes only: a keyword to normalize(), but a password is set and compared as given.
+    secret = 'Repl-Secret-Password-Only-Letters'
+    res = run_module(module, args_for(server, {'masteruser': 'KB-Replication'}, secret_settings={'masterauth': secret},
+                                      _ansible_diff=True))
+    assert res['changed_settings'] == ['masterauth', 'masteruser']
+    assert live(server, 'masterauth') == secret and live(server, 'masteruser') == 'KB-Replication'
+    assert secret not in repr(res) and res['diff']['after'] == 'masterauth ********\nmasteruser KB-Replication\n'
+    again = run_module(module, args_for(server, {'masteruser': 'KB-Replication'}, secret_settings={'masterauth': secret},
+                                        _ansible_diff=True, _ansible_check_mode=True))
+    assert again['changed'] is False and again['before']['masterauth'] == '********'
+    # Another case of the same letters is another password.
+    other = run_module(module, args_for(server, {}, secret_settings={'masterauth': secret.lower()}, _ansible_diff=True,
+                                        _ansible_check_mode=True))
+    assert other['changed_settings'] == ['masterauth'] and secret.lower() not in repr(other) and secret not in repr(other)
+    assert live(server, 'masterauth') == secret
+
+
+def test_secret_setting_refused_says_why_without_the_secret(server, run_module):
+    previous = live(server, 'masterauth')
+    res = run_module(module, args_for(server, {'maxmemory-policy': 'no-such-policy'},
+                                      secret_settings={'masterauth': 'Refused-Secret-0123'}), expect_fail=True)
+    assert 'CONFIG GET/SET of masterauth, maxmemory-policy failed' in res['msg']
+    assert 'Refused-Secret-0123' not in repr(res)
+    assert live(server, 'masterauth') == previous  # CONFIG SET applies all or none
+
+
+def test_bad_settings_input_fails_before_connecting(run_module):
+    args = dict(login_port=1, login_password=ADMIN_PASSWORD, connect_timeout=1)
+    res = run_module(module, dict(args, settings={}), expect_fail=True)
+    assert res['msg'] == 'settings: give at least one setting (in settings or secret_settings)'
+    res = run_module(module, dict(args, settings={'masterauth': 'a'}, secret_settings={'masterauth': 'b'}), expect_fail=True)
+    assert res['msg'] == 'settings and secret_settings both name masterauth: give each setting once'
+
+
+def test_force_sets_equal_settings_and_reports_them(server, run_module):
+    settings = {'appendfsync': 'everysec', 'min-replicas-max-lag': 10}
+    assert run_module(module, args_for(server, settings))['changed'] is False
+    checked = run_module(module, args_for(server, settings, force=True, _ansible_check_mode=True))
+    assert checked['changed'] is True and checked['changed_settings'] == ['appendfsync', 'min-replicas-max-lag']
+    # Set for real: a CONFIG SET of both reaches the server (its counter of config commands grows).
+    before = admin(server).info('commandstats').get('cmdstat_config|set', {}).get('calls', 0)
+    forced = run_module(module, args_for(server, settings, force=True))
+    assert forced['changed'] is True
+    assert admin(server).info('commandstats')['cmdstat_config|set']['calls'] == before + 1
