@@ -13,8 +13,9 @@ name: acl_file_users
 short_description: The users of a Redis ACL file, as the arguments of keybuzz.redis_ha.redis_acl_user
 description:
   - Reads the text of an ACL file (C(aclfile), such as the redis_node role's C(users.acl)) line by line. Each
-    C(user <name> on #<sha256> ... <rules>) line gives the user's name, its password hashes and its remaining rules
-    (key, channel and command rules), in the file's order. Empty lines and comments are skipped.
+    C(user <name> on <hashes> <rules>) line gives the user's name, its password hashes (C(#) and 64 hexadecimal
+    digits each) and its remaining key, channel and command rules, in the file's order. Empty lines and lines
+    starting with C(#) are skipped.
   - Refuses, naming the line number (never the line, which holds hashes), a line that is not a user, a user that is
     not C(on), a clear-text password (C(>)), a malformed hash and a C(nopass) user.
 author: KeyBuzz (@keybuzz)

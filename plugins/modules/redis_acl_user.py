@@ -14,8 +14,8 @@ short_description: Make one ACL user of a Redis server or Sentinel match a wante
 version_added: 1.1.0
 author: KeyBuzz (@keybuzz)
 description:
-  - Reads the user with C(ACL GETUSER) and compares it with the wanted state: enabled, the set of password hashes,
-    and the commands, key and channel patterns as Redis itself spells them. To get that spelling, the wanted rules
+  - Reads the user with C(ACL GETUSER) and compares it with the wanted state (enabled, the set of password hashes,
+    and the commands, key and channel patterns as Redis itself spells them). To get that spelling, the wanted rules
     are applied to a temporary user (disabled, without password, deleted at once), because Redis rewrites rules
     such as C(+@all -@dangerous +info) into its own list.
   - When it differs, replaces the user in one atomic C(ACL SETUSER <name> reset ...); connections already
@@ -52,14 +52,15 @@ options:
   rules:
     description:
       - The user's permissions as one line of ACL rules, as written after the password in an ACL file
-        (C(users.acl)), for example C(~* &* +@all -@dangerous +info). Read as Redis reads them, left to right:
+        (C(users.acl)), for example C(~* &* +@all -@dangerous +info). Read as Redis reads them, left to right,
         key patterns (C(~pattern), C(%R~pattern), C(%W~pattern), C(%RW~pattern), C(allkeys), C(resetkeys)),
         channel patterns (C(&pattern), C(allchannels), C(resetchannels)) and command rules (C(+...), C(-...),
         C(allcommands), C(nocommands)).
-      - Passwords and flags (C(>), C(#), C(on), C(off), C(nopass), selectors) are refused here: they have their own
+      - Passwords and flags (C(>), C(#), C(on), C(off), C(nopass), selectors) are refused here, as they have their own
         options or are not supported.
       - Mutually exclusive with O(commands), O(keys) and O(channels).
     type: str
+    version_added: 1.1.0
   commands:
     description:
       - Command rules in ACL syntax, applied in order after C(reset), for example C(-@all), C(+info),

@@ -34,13 +34,15 @@ options:
       - A name may not be in both O(settings) and O(secret_settings).
     type: dict
     default: {}
+    version_added: 1.1.0
   force:
     description:
       - Set every setting, also those that already have the wanted value, and report a change.
-      - Redis re-reads the certificate files on C(CONFIG SET tls-cert-file ...) even when the paths are unchanged:
+      - Redis re-reads the certificate files on C(CONFIG SET tls-cert-file ...) even when the paths are unchanged;
         this loads renewed certificates without a restart.
     type: bool
     default: false
+    version_added: 1.1.0
 extends_documentation_fragment:
   - keybuzz.redis_ha.redis_connection
   - ansible.builtin.action_common_attributes
