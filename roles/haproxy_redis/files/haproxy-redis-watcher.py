@@ -396,17 +396,21 @@ class Watcher(object):
                 LOG.warning('sentinel %s (%s:%d) gives no master: %s', sentinel['name'], sentinel['address'],
                             sentinel['port'], why)
 
+    def sentinel_master(self, sentinel):
+        """SENTINEL MASTER of the master as a dict of text keys (raises when the Sentinel does not answer)."""
+        client = self._sentinel_client(sentinel, self.config['timeout'])
+        try:
+            reply = client.execute_command('SENTINEL', 'MASTER', self.config['master_name'])
+        finally:
+            client.close()
+        fields = dict(zip(reply[::2], reply[1::2])) if isinstance(reply, list) else reply
+        return dict((str(k), v) for k, v in fields.items())
+
     def failover_running(self):
         """Whether any Sentinel reports a failover in progress for the master (unreachable: no)."""
         def ask(sentinel):
             try:
-                client = self._sentinel_client(sentinel, self.config['timeout'])
-                try:
-                    reply = client.execute_command('SENTINEL', 'MASTER', self.config['master_name'])
-                finally:
-                    client.close()
-                fields = dict(zip(reply[::2], reply[1::2])) if isinstance(reply, list) else reply
-                return 'failover_in_progress' in str(fields.get('flags', ''))
+                return 'failover_in_progress' in str(self.sentinel_master(sentinel).get('flags', ''))
             except Exception:
                 return False
         return any(self._pool.map(ask, self.sentinels))
@@ -619,13 +623,7 @@ class Watcher(object):
     def ask_epoch(self, sentinel):
         """((host, port), config epoch) from SENTINEL MASTER, or None."""
         try:
-            client = self._sentinel_client(sentinel, self.config['timeout'])
-            try:
-                reply = client.execute_command('SENTINEL', 'MASTER', self.config['master_name'])
-            finally:
-                client.close()
-            fields = dict(zip(reply[::2], reply[1::2])) if isinstance(reply, list) else reply
-            fields = dict((str(k), v) for k, v in fields.items())
+            fields = self.sentinel_master(sentinel)
             return (str(fields['ip']), int(fields['port'])), int(fields['config-epoch'])
         except Exception:
             return None
