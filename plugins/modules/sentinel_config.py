@@ -18,7 +18,7 @@ description:
     sets the ones that differ, one C(SENTINEL SET) each. Sentinel persists them in its own
     configuration file.
   - The password the Sentinel logs in to the master and its replicas with (O(secret_settings), C(auth-pass)) is not
-    reported by C(SENTINEL MASTER): it is compared with the C(sentinel auth-pass) line of O(config_file), which Sentinel
+    reported by C(SENTINEL MASTER), so it is compared with the C(sentinel auth-pass) line of O(config_file), which Sentinel
     rewrites on every change.
   - The Sentinel's own settings (O(config_settings), O(secret_config_settings), such as C(sentinel-pass), the password
     it sends to the other Sentinels) are compared with C(SENTINEL CONFIG GET) and set with C(SENTINEL CONFIG SET).
