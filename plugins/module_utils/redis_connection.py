@@ -253,6 +253,16 @@ def info_replication(client):
     return parse_info(reply)
 
 
+def info_server(client):
+    """Return INFO server as a dict of strings (run_id, redis_version, ...)."""
+    reply = raw_command(client, 'INFO', 'server')
+    if isinstance(reply, dict):
+        return dict((k, str(v)) for k, v in reply.items())
+    if isinstance(reply, bytes):
+        reply = reply.decode('utf-8', 'replace')
+    return parse_info(reply)
+
+
 def replicas_from_info(info):
     """Return the slaveN entries of a parsed INFO replication, in order."""
     keys = sorted((k for k in info if k.startswith('slave') and k[5:].isdigit()), key=lambda k: int(k[5:]))

@@ -10,14 +10,48 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 ---
 module: redis_ping
-short_description: Check that a user and password log in to a Redis server or Sentinel (AUTH, PING)
+short_description: Check that a user and password log in to a Redis server or Sentinel (AUTH, PING), and optionally write
 version_added: 1.1.0
 author: KeyBuzz (@keybuzz)
 description:
   - Connects, logs in with O(login_user) and O(login_password) and sends C(PING), which every user of the collection
-    may run. Nothing else is read or changed.
+    may run. With O(write_key), it then writes that key with an expiry (C(SET key ok EX ttl)), which only a master
+    accepts, for example to prove that a proxy routes writes. Nothing else is read or changed.
   - Does not fail when the login is refused or nothing answers; it reports RV(ok) C(false) and a RV(reason), so that
     it can be used in C(until) loops and to check a password on every node before it is used.
+options:
+  logins:
+    description:
+      - Check several users and passwords instead of O(login_user) and O(login_password), each with its own C(AUTH)
+        (a refused one leaves the others unaffected). Each result is in RV(logins), in the same order;
+        RV(ok) is true when every one is accepted.
+      - For example the current and the previous password of every user during a password rotation.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: A label for the result (such as the key of C(redis.env)); never a password.
+        type: str
+        required: true
+      user:
+        description: The ACL user; omitted for the C(default) user (a password-only C(AUTH)).
+        type: str
+      password:
+        description: The password to try.
+        type: str
+        required: true
+    version_added: 1.1.0
+  write_key:
+    description:
+      - A key to write after C(PING), with the value C(ok) and an expiry of O(write_ttl) seconds. RV(ok) is then true
+        only when the write is acknowledged.
+      - Not written in check mode.
+    type: str
+  write_ttl:
+    description:
+      - Seconds before O(write_key) expires.
+    type: int
+    default: 60
 extends_documentation_fragment:
   - keybuzz.redis_ha.redis_connection
   - ansible.builtin.action_common_attributes
@@ -51,6 +85,17 @@ EXAMPLES = r'''
     that: _logins.results | rejectattr('ok') | list | length == 0
     fail_msg: "{{ _logins.results | rejectattr('ok') | map(attribute='reason') | join('; ') }}"
 
+- name: A write through each HAProxy node reaches a master
+  keybuzz.redis_ha.redis_ping:
+    login_host: "{{ hostvars[item].redis_ha_private_ip }}"
+    login_password: "{{ app_password }}"
+    write_key: "kb:probe:{{ item }}"
+  loop: "{{ groups['haproxy'] }}"
+  register: _writes
+  until: _writes.ok
+  retries: 10
+  delay: 1
+
 - name: Wait until the Sentinel answers with its password
   keybuzz.redis_ha.redis_ping:
     login_port: 26379
@@ -71,6 +116,31 @@ refused:
     answering.
   returned: always
   type: bool
+logins:
+  description: With O(logins), one result per login, in order.
+  returned: when O(logins) is given
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The login's O(logins[].name).
+      type: str
+    user:
+      description: The login's user (V(null) for the default user).
+      type: str
+    ok:
+      description: Whether the login was accepted.
+      type: bool
+    refused:
+      description: Whether the server answered and refused it.
+      type: bool
+    reason:
+      description: Why it was not accepted; empty when it was.
+      type: str
+written:
+  description: Whether O(write_key) was written and acknowledged.
+  returned: always
+  type: bool
 reason:
   description: Why RV(ok) is false (the address and the cause); empty when it is true.
   returned: always
@@ -89,17 +159,57 @@ from ansible_collections.keybuzz.redis_ha.plugins.module_utils.redis_connection 
 REFUSED = ('authentication failed', 'authentication required', 'permission denied')
 
 
+def failure(exc, params, password):
+    reason = error_message(exc, params['login_host'], params['login_port'], password)
+    return dict(ok=False, refused=reason.startswith(REFUSED), reason=reason)
+
+
+def check_logins(params):
+    """AUTH with each login on one connection (a refused AUTH leaves it as it was; a dropped one is re-made)."""
+    client = redis_client(dict(params, login_user=None, login_password=None))
+    results = []
+    try:
+        for login in params['logins']:
+            entry = dict(name=login['name'], user=login['user'], ok=True, refused=False, reason='')
+            try:
+                args = ([login['user']] if login['user'] else []) + [login['password']]
+                client.execute_command('AUTH', *args)
+            except Exception as exc:
+                entry.update(failure(exc, params, login['password']))
+            results.append(entry)
+    finally:
+        client.close()
+    failed = [entry for entry in results if not entry['ok']]
+    return dict(ok=not failed, refused=bool(failed) and all(entry['refused'] for entry in failed), written=False,
+                reason='; '.join('%s: %s' % (entry['name'], entry['reason']) for entry in failed), logins=results)
+
+
 def main():
-    module = AnsibleModule(argument_spec=connection_argument_spec(), supports_check_mode=True)
+    argument_spec = connection_argument_spec()
+    argument_spec.update(
+        logins=dict(type='list', elements='dict', options=dict(
+            name=dict(type='str', required=True), user=dict(type='str'),
+            password=dict(type='str', required=True, no_log=True))),
+        write_key=dict(type='str', no_log=False), write_ttl=dict(type='int', default=60))
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+                           mutually_exclusive=[('logins', 'write_key'), ('logins', 'login_user'), ('logins', 'login_password')])
     check_redis_lib(module)
     params = module.params
+    if params['write_ttl'] < 1:
+        module.fail_json(msg='write_ttl: %d is not a number of seconds (1 or more)' % params['write_ttl'])
+    if params['logins'] is not None:
+        module.exit_json(changed=False, **check_logins(params))
     client = redis_client(params)
+    result = dict(ok=False, refused=False, written=False, reason='')
     try:
         client.ping()
-        result = dict(ok=True, refused=False, reason='')
+        if params['write_key'] and not module.check_mode:
+            result['written'] = bool(client.set(params['write_key'], 'ok', ex=params['write_ttl']))
+            if not result['written']:
+                raise ValueError('SET %s was not acknowledged' % params['write_key'])
+        result['ok'] = True
     except Exception as exc:
-        reason = error_message(exc, params['login_host'], params['login_port'], params['login_password'])
-        result = dict(ok=False, refused=reason.startswith(REFUSED), reason=reason)
+        result.update(failure(exc, params, params['login_password']))
     finally:
         client.close()
     module.exit_json(changed=False, **result)

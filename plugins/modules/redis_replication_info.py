@@ -52,6 +52,13 @@ options:
       - Maximum difference in bytes between the master replication offset and the replica offset for a
         replica to count as in sync. Not checked when omitted.
     type: int
+  read_run_id:
+    description:
+      - Also read the server's C(run_id) (C(INFO server)), which tells one process from another, for example to check
+        that a proxy routes to a given node. The login user then needs C(INFO server) too.
+    type: bool
+    default: false
+    version_added: 1.1.0
 extends_documentation_fragment:
   - keybuzz.redis_ha.redis_connection
   - ansible.builtin.action_common_attributes
@@ -195,6 +202,18 @@ master_replid:
   returned: always
   type: str
   sample: 8e3b63c5a9b8bd1b0d9d6f9a0a2ac1e8b5e1c0de
+replica_priority:
+  description: The replica's C(replica-priority) (C(slave_priority)); V(0) means Sentinel never promotes it. V(null) on a master.
+  returned: always
+  type: int
+  sample: 100
+  version_added: 1.1.0
+run_id:
+  description: The server's C(run_id) with O(read_run_id), else V(null).
+  returned: always
+  type: str
+  sample: 5b1f0d3c7e9a4d2b8c6f1e0a9d8c7b6a5f4e3d2c
+  version_added: 1.1.0
 healthy:
   description:
     - V(true) when the server is reachable and every expectation is met.
@@ -216,6 +235,7 @@ from ansible_collections.keybuzz.redis_ha.plugins.module_utils.redis_connection 
     error_message,
     format_address,
     info_replication,
+    info_server,
     redis_client,
     replicas_from_info,
     to_int,
@@ -227,7 +247,7 @@ def empty_result():
         changed=False, reachable=False, role=None, master_host=None, master_port=None,
         master_link_status=None, master_sync_in_progress=None, master_last_io_seconds_ago=None,
         replicas=[], connected_replicas=0, in_sync_replicas=0, master_repl_offset=None,
-        replica_repl_offset=None, master_replid=None, healthy=False, reason='',
+        replica_repl_offset=None, master_replid=None, replica_priority=None, run_id=None, healthy=False, reason='',
     )
 
 
@@ -246,6 +266,7 @@ def describe(info, params):
         res['master_sync_in_progress'] = info.get('master_sync_in_progress') == '1'
         res['master_last_io_seconds_ago'] = to_int(info.get('master_last_io_seconds_ago'))
         res['replica_repl_offset'] = to_int(info.get('slave_repl_offset'))
+        res['replica_priority'] = to_int(info.get('slave_priority'))
     max_offset_lag = params['max_offset_lag']
     for rep in replicas_from_info(info):
         rep = dict(rep)
@@ -292,6 +313,7 @@ def main():
         min_replicas=dict(type='int', default=0),
         max_lag=dict(type='int', default=10),
         max_offset_lag=dict(type='int'),
+        read_run_id=dict(type='bool', default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     check_redis_lib(module)
@@ -301,6 +323,7 @@ def main():
     try:
         client = redis_client(params)
         info = info_replication(client)
+        run_id = info_server(client).get('run_id') if params['read_run_id'] else None
     except Exception as exc:  # report every connection/auth/permission problem, never crash
         result = empty_result()
         result['reason'] = error_message(exc, params['login_host'], params['login_port'], params['login_password'])
@@ -313,6 +336,7 @@ def main():
                 pass
 
     result = describe(info, params)
+    result['run_id'] = run_id
     problems = failed_expectations(result, params)
     result['healthy'] = not problems
     result['reason'] = '; '.join(problems) if problems else 'ok'

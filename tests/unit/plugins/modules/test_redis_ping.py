@@ -12,7 +12,7 @@ import socket
 
 import pytest
 
-from conftest import ADMIN_PASSWORD, ADMIN_USER, SENTINEL_PASSWORD, start_server
+from conftest import ADMIN_PASSWORD, ADMIN_USER, SENTINEL_PASSWORD, admin, start_server
 from ansible_collections.keybuzz.redis_ha.plugins.modules import redis_ping as module
 
 
@@ -32,13 +32,14 @@ def free_port():
 def test_accepted_refused_and_unreachable(server, run_module):
     args = dict(login_port=server.port, login_user=ADMIN_USER, connect_timeout=2)
     assert run_module(module, dict(args, login_password=ADMIN_PASSWORD)) == dict(changed=False, ok=True, refused=False,
-                                                                                  reason='')
+                                                                                  written=False, reason='')
     refused = run_module(module, dict(args, login_password='Wrong-Password-0123'))
     assert refused['ok'] is False and refused['refused'] is True and refused['changed'] is False
     assert refused['reason'] == 'authentication failed on 127.0.0.1:%d: invalid username or password' % server.port
     port = free_port()
     dead = run_module(module, dict(args, login_port=port, login_password='Wrong-Password-0123'))
-    assert dead == dict(changed=False, ok=False, refused=False, reason='cannot connect to 127.0.0.1:%d: connection refused' % port)
+    assert dead == dict(changed=False, ok=False, refused=False, written=False,
+                        reason='cannot connect to 127.0.0.1:%d: connection refused' % port)
 
 
 def test_a_sentinel_with_its_password(sentinel, run_module):
@@ -47,3 +48,41 @@ def test_a_sentinel_with_its_password(sentinel, run_module):
     assert res['ok'] is True
     res = run_module(module, dict(login_port=sentinel.port, login_password='Not-The-Sentinel-Pw', connect_timeout=2))
     assert res['refused'] is True and 'Not-The-Sentinel-Pw' not in res['reason']
+
+
+def test_a_write_is_acknowledged_by_a_master_and_refused_by_a_replica(tmp_path, server, run_module):
+    args = dict(login_port=server.port, login_user=ADMIN_USER, login_password=ADMIN_PASSWORD, connect_timeout=2,
+                write_key='kb:probe', write_ttl=30)
+    assert run_module(module, dict(args, _ansible_check_mode=True))['written'] is False
+    assert admin(server).exists('kb:probe') == 0
+    res = run_module(module, args)
+    assert res['ok'] is True and res['written'] is True
+    assert admin(server).get('kb:probe') == 'ok' and 0 < admin(server).ttl('kb:probe') <= 30
+    replica = start_server(tmp_path, 'replica', master=server)
+    try:
+        res = run_module(module, dict(args, login_port=replica.port))
+    finally:
+        replica.stop()
+    assert res['ok'] is False and res['written'] is False and res['refused'] is False
+    assert res['reason'] == "127.0.0.1:%d replied with an error: You can't write against a read only replica." % replica.port
+
+
+def test_several_logins_each_stand_alone(server, run_module):
+    from conftest import DEFAULT_PASSWORD
+    logins = [dict(name='REDIS_ADMIN_PASSWORD', user=ADMIN_USER, password=ADMIN_PASSWORD),
+              dict(name='REDIS_PASSWORD', password=DEFAULT_PASSWORD),
+              dict(name='REDIS_ADMIN_PASSWORD_PREVIOUS', user=ADMIN_USER, password='Old-Admin-Pw-0123456'),
+              dict(name='REDIS_PASSWORD_PREVIOUS', password='Old-App-Pw-0123456789'),
+              dict(name='after-the-refusals', user=ADMIN_USER, password=ADMIN_PASSWORD)]
+    res = run_module(module, dict(login_port=server.port, connect_timeout=2, logins=logins))
+    assert [(entry['name'], entry['ok'], entry['refused']) for entry in res['logins']] == [
+        ('REDIS_ADMIN_PASSWORD', True, False), ('REDIS_PASSWORD', True, False),
+        ('REDIS_ADMIN_PASSWORD_PREVIOUS', False, True), ('REDIS_PASSWORD_PREVIOUS', False, True),
+        ('after-the-refusals', True, False)]
+    assert res['ok'] is False and res['refused'] is True
+    assert res['reason'].startswith('REDIS_ADMIN_PASSWORD_PREVIOUS: authentication failed on 127.0.0.1:%d' % server.port)
+    assert 'Old-Admin-Pw' not in repr(res) and ADMIN_PASSWORD not in repr(res)
+    port = free_port()
+    dead = run_module(module, dict(login_port=port, connect_timeout=1, logins=logins[:1]))
+    assert dead['ok'] is False and dead['refused'] is False
+    assert dead['logins'][0]['reason'] == 'cannot connect to 127.0.0.1:%d: connection refused' % port

@@ -21,7 +21,8 @@ from ansible_collections.keybuzz.redis_ha.plugins.modules import redis_replicati
 RESULT_KEYS = {
     'changed', 'reachable', 'role', 'master_host', 'master_port', 'master_link_status',
     'master_sync_in_progress', 'master_last_io_seconds_ago', 'replicas', 'connected_replicas',
-    'in_sync_replicas', 'master_repl_offset', 'replica_repl_offset', 'master_replid', 'healthy', 'reason',
+    'in_sync_replicas', 'master_repl_offset', 'replica_repl_offset', 'master_replid', 'replica_priority', 'run_id',
+    'healthy', 'reason',
 }
 
 
@@ -79,6 +80,22 @@ def test_replica_healthy(cluster, run_module):
     assert isinstance(res['master_last_io_seconds_ago'], int)
     assert isinstance(res['replica_repl_offset'], int)
     assert res['replicas'] == [] and res['connected_replicas'] == 0
+    assert res['replica_priority'] == 100 and res['run_id'] is None
+
+
+def test_replica_priority_and_run_id_tell_the_nodes_apart(cluster, run_module):
+    from conftest import admin
+    # The cluster is shared by the session: the priority is put back.
+    admin(cluster.replicas[0]).config_set('replica-priority', 0)
+    try:
+        zero = run_module(module, args_for(cluster.replicas[0], read_run_id=True))
+    finally:
+        admin(cluster.replicas[0]).config_set('replica-priority', 100)
+    master = run_module(module, args_for(cluster.master, read_run_id=True))
+    assert zero['replica_priority'] == 0 and master['replica_priority'] is None
+    assert zero['run_id'] == admin(cluster.replicas[0]).info('server')['run_id']
+    assert master['run_id'] == admin(cluster.master).info('server')['run_id'] != zero['run_id']
+    assert len(master['run_id']) == 40
 
 
 def test_role_mismatch(cluster, run_module):
