@@ -315,9 +315,10 @@ def sentinel_master_addresses(params, sentinels, master_name, password):
 def settings_result(wanted, live, normalize, diff, secret=()):
     """The result of a settings module (redis_config, sentinel_config): which settings of ``wanted``
     differ from ``live`` once both are put through ``normalize``, the values before, and the diff.
-    The values of the settings named in ``secret`` (masterauth, auth-pass) are never shown."""
+    The values of the settings named in ``secret`` (masterauth, auth-pass) are never shown: a set one
+    shows as ********, an unset one as empty (that it is set is not a secret, its value is)."""
     def shown(name, value):
-        return SCRUBBED if name in secret else value
+        return SCRUBBED if name in secret and value else value
 
     changed = sorted(name for name, value in wanted.items() if normalize(value) != normalize(live.get(name, '')))
     result = dict(changed=bool(changed), changed_settings=changed,

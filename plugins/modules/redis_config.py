@@ -30,7 +30,8 @@ options:
   secret_settings:
     description:
       - Settings whose values are secrets (C(masterauth)), applied like O(settings) in the same C(CONFIG SET).
-      - Their values are never returned, logged or shown in the diff; RV(before) and the diff show them as C(********).
+      - Their values are never returned, logged or shown in the diff; RV(before) and the diff show C(********) for a set
+        value and an empty string for an unset one.
       - A name may not be in both O(settings) and O(secret_settings).
     type: dict
     default: {}
@@ -104,7 +105,7 @@ changed_settings:
   elements: str
   sample: [min-replicas-to-write]
 before:
-  description: Value Redis reported for each setting before the change (C(********) for O(secret_settings)).
+  description: Value Redis reported for each setting before the change (C(********) for a set O(secret_settings) value).
   returned: success
   type: dict
   sample: {min-replicas-to-write: "1", maxmemory: "1073741824"}

@@ -276,8 +276,6 @@ def main():
                 raise ValueError('unknown setting %s (SENTINEL CONFIG GET returned nothing)' % name)
             live[name] = to_text(reply[1])
         result = settings_result(merge(master_wanted, config_wanted), live, to_text, module._diff, secret=secret)
-        # An unset secret shows as empty: that it is set is not a secret, its value is.
-        result['before'].update((name, '') for name in secret if not live.get(name))
         # One SET per setting: Sentinel applies the pairs of one call in order and stops at the first it
         # refuses, so one per call tells exactly which were applied.
         for name in ([] if module.check_mode else result['changed_settings']):
