@@ -167,41 +167,50 @@ def _find(exc, kind):
     return False
 
 
-def error_message(exc, host, port, password=None):
-    """Turn an exception into a short message that never contains the password."""
-    where = format_address(host, port)
+def error_kind(exc):
+    """What went wrong, as one word: ``timeout``, ``refused`` (the server answered and refused the login or the
+    command: wrong password, no password, NOPERM), ``unreachable``, ``tls``, ``closed``, ``reply`` (another error
+    reply) or ``other``."""
+    return _classify(exc)[0]
+
+
+def _classify(exc):
+    """(kind, message with a ``%s`` for the address) for an exception."""
     text = str(exc).strip()
     low = text.lower()
     if _is(exc, 'TimeoutError') or isinstance(exc, socket.timeout) or 'timed out' in low or 'timeout' in low:
-        msg = 'timeout talking to %s: no answer within the connect_timeout' % where
-    elif _is(exc, 'NoPermissionError') or low.startswith('noperm') or 'no permissions to' in low:
+        return 'timeout', 'timeout talking to %s: no answer within the connect_timeout'
+    if _is(exc, 'NoPermissionError') or low.startswith('noperm') or 'no permissions to' in low:
         detail = text[6:].strip() if text.upper().startswith('NOPERM') else text
-        msg = 'permission denied on %s (NOPERM): %s' % (where, detail)
-    elif 'wrongpass' in low or 'invalid username-password' in low or 'invalid password' in low:
-        msg = 'authentication failed on %s: invalid username or password' % where
-    elif 'without any password configured' in low:
-        msg = ('authentication failed on %s: a password was given but the server '
-               'has no password configured for this user' % where)
-    elif 'noauth' in low or 'authentication required' in low:
-        msg = 'authentication required by %s: no password or a wrong password was given' % where
-    elif _is(exc, 'AuthenticationError'):
-        msg = 'authentication failed on %s: %s' % (where, text)
-    elif 'connection refused' in low or 'errno 111' in low or 'error 111' in low:
-        msg = 'cannot connect to %s: connection refused' % where
-    elif 'name or service not known' in low or 'nodename nor servname' in low \
+        return 'refused', 'permission denied on %s (NOPERM): ' + detail.replace('%', '%%')
+    if 'wrongpass' in low or 'invalid username-password' in low or 'invalid password' in low:
+        return 'refused', 'authentication failed on %s: invalid username or password'
+    if 'without any password configured' in low:
+        return 'refused', ('authentication failed on %s: a password was given but the server '
+                           'has no password configured for this user')
+    if 'noauth' in low or 'authentication required' in low:
+        return 'refused', 'authentication required by %s: no password or a wrong password was given'
+    if _is(exc, 'AuthenticationError'):
+        return 'refused', 'authentication failed on %s: ' + text.replace('%', '%%')
+    if 'connection refused' in low or 'errno 111' in low or 'error 111' in low:
+        return 'unreachable', 'cannot connect to %s: connection refused'
+    if 'name or service not known' in low or 'nodename nor servname' in low \
             or 'temporary failure in name resolution' in low:
-        msg = 'cannot connect to %s: cannot resolve host name' % where
-    elif _find(exc, ssl.SSLError) or '[ssl' in low or 'ssl:' in low or 'certificate' in low:
-        msg = 'TLS error with %s: %s' % (where, text)
-    elif 'connection reset' in low or 'closed by server' in low:
-        msg = 'cannot talk to %s: connection closed by the server' % where
-    elif _is(exc, 'ConnectionError'):
-        msg = 'cannot connect to %s: %s' % (where, text)
-    elif _is(exc, 'ResponseError'):
-        msg = '%s replied with an error: %s' % (where, text)
-    else:
-        msg = 'error talking to %s: %s' % (where, text or type(exc).__name__)
-    return scrub(msg, [password])
+        return 'unreachable', 'cannot connect to %s: cannot resolve host name'
+    if _find(exc, ssl.SSLError) or '[ssl' in low or 'ssl:' in low or 'certificate' in low:
+        return 'tls', 'TLS error with %s: ' + text.replace('%', '%%')
+    if 'connection reset' in low or 'closed by server' in low:
+        return 'closed', 'cannot talk to %s: connection closed by the server'
+    if _is(exc, 'ConnectionError'):
+        return 'unreachable', 'cannot connect to %s: ' + text.replace('%', '%%')
+    if _is(exc, 'ResponseError'):
+        return 'reply', '%s replied with an error: ' + text.replace('%', '%%')
+    return 'other', 'error talking to %s: ' + (text or type(exc).__name__).replace('%', '%%')
+
+
+def error_message(exc, host, port, password=None):
+    """Turn an exception into a short message that never contains the password."""
+    return scrub(_classify(exc)[1] % format_address(host, port), [password])
 
 
 def _number(value):

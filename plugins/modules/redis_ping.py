@@ -16,7 +16,8 @@ author: KeyBuzz (@keybuzz)
 description:
   - Connects, logs in with O(login_user) and O(login_password) and sends C(PING), which every user of the collection
     may run. With O(write_key), it then writes that key with an expiry (C(SET key ok EX ttl)), which only a master
-    accepts, for example to prove that a proxy routes writes. Nothing else is read or changed.
+    accepts, for example to prove that a proxy routes writes, reads it back, and optionally waits for replicas to
+    acknowledge it and deletes it. Nothing else is read or changed.
   - Does not fail when the login is refused or nothing answers; it reports RV(ok) C(false) and a RV(reason), so that
     it can be used in C(until) loops and to check a password on every node before it is used.
 options:
@@ -52,6 +53,27 @@ options:
       - Seconds before O(write_key) expires.
     type: int
     default: 60
+  write_replicas:
+    description:
+      - After writing O(write_key), wait (C(WAIT)) until this many replicas acknowledge the write, for up to
+        O(write_wait_timeout) milliseconds. RV(ok) is false when fewer do; RV(replicas_acknowledged) says how many did.
+      - V(0) does not wait.
+    type: int
+    default: 0
+    version_added: 1.1.0
+  write_wait_timeout:
+    description:
+      - Milliseconds to wait for O(write_replicas).
+    type: int
+    default: 5000
+    version_added: 1.1.0
+  write_delete:
+    description:
+      - Delete O(write_key) once it is written, read back and acknowledged, so that nothing is left behind
+        (the deletion reaches the replicas like the write). RV(deleted) says whether it was.
+    type: bool
+    default: false
+    version_added: 1.1.0
 extends_documentation_fragment:
   - keybuzz.redis_ha.redis_connection
   - ansible.builtin.action_common_attributes
@@ -96,6 +118,15 @@ EXAMPLES = r'''
   retries: 10
   delay: 1
 
+- name: A write through the load balancer reaches the master and both replicas, and is deleted
+  keybuzz.redis_ha.redis_ping:
+    login_host: 10.0.0.10
+    login_password: "{{ app_password }}"
+    write_key: kb:validate:lb
+    write_replicas: 2
+    write_delete: true
+  register: _lb
+
 - name: Wait until the Sentinel answers with its password
   keybuzz.redis_ha.redis_ping:
     login_port: 26379
@@ -138,7 +169,15 @@ logins:
       description: Why it was not accepted; empty when it was.
       type: str
 written:
-  description: Whether O(write_key) was written and acknowledged.
+  description: Whether O(write_key) was written, acknowledged and read back.
+  returned: always
+  type: bool
+replicas_acknowledged:
+  description: How many replicas acknowledged the write within O(write_wait_timeout); V(null) without O(write_replicas).
+  returned: always
+  type: int
+deleted:
+  description: Whether O(write_key) was deleted (O(write_delete)).
   returned: always
   type: bool
 reason:
@@ -149,19 +188,18 @@ reason:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_text
 from ansible_collections.keybuzz.redis_ha.plugins.module_utils.redis_connection import (
     check_redis_lib,
     connection_argument_spec,
+    error_kind,
     error_message,
     redis_client,
 )
 
-REFUSED = ('authentication failed', 'authentication required', 'permission denied')
-
-
 def failure(exc, params, password):
-    reason = error_message(exc, params['login_host'], params['login_port'], password)
-    return dict(ok=False, refused=reason.startswith(REFUSED), reason=reason)
+    return dict(ok=False, refused=error_kind(exc) == 'refused',
+                reason=error_message(exc, params['login_host'], params['login_port'], password))
 
 
 def check_logins(params):
@@ -181,7 +219,25 @@ def check_logins(params):
         client.close()
     failed = [entry for entry in results if not entry['ok']]
     return dict(ok=not failed, refused=bool(failed) and all(entry['refused'] for entry in failed), written=False,
+                replicas_acknowledged=None, deleted=False,
                 reason='; '.join('%s: %s' % (entry['name'], entry['reason']) for entry in failed), logins=results)
+
+
+def write(client, params, result):
+    """SET the key, read it back, WAIT for the replicas; raise ValueError naming the step that fell short."""
+    key = params['write_key']
+    if not client.set(key, 'ok', ex=params['write_ttl']):
+        raise ValueError('SET %s was not acknowledged' % key)
+    value = to_text(client.get(key) or '')
+    if value != 'ok':
+        raise ValueError('SET %s was acknowledged but GET read back %r' % (key, value))
+    result['written'] = True
+    if params['write_replicas']:
+        count = int(client.execute_command('WAIT', params['write_replicas'], params['write_wait_timeout']))
+        result['replicas_acknowledged'] = count
+        if count < params['write_replicas']:
+            raise ValueError('SET %s was acknowledged by %d of %d replicas within %d ms'
+                             % (key, count, params['write_replicas'], params['write_wait_timeout']))
 
 
 def main():
@@ -190,23 +246,28 @@ def main():
         logins=dict(type='list', elements='dict', options=dict(
             name=dict(type='str', required=True), user=dict(type='str'),
             password=dict(type='str', required=True, no_log=True))),
-        write_key=dict(type='str', no_log=False), write_ttl=dict(type='int', default=60))
+        write_key=dict(type='str', no_log=False), write_ttl=dict(type='int', default=60),
+        write_replicas=dict(type='int', default=0), write_wait_timeout=dict(type='int', default=5000),
+        write_delete=dict(type='bool', default=False))
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            mutually_exclusive=[('logins', 'write_key'), ('logins', 'login_user'), ('logins', 'login_password')])
     check_redis_lib(module)
     params = module.params
-    if params['write_ttl'] < 1:
-        module.fail_json(msg='write_ttl: %d is not a number of seconds (1 or more)' % params['write_ttl'])
+    for name, low in (('write_ttl', 1), ('write_replicas', 0), ('write_wait_timeout', 1)):
+        if params[name] < low:
+            module.fail_json(msg='%s: %d is below %d' % (name, params[name], low))
     if params['logins'] is not None:
         module.exit_json(changed=False, **check_logins(params))
     client = redis_client(params)
-    result = dict(ok=False, refused=False, written=False, reason='')
+    result = dict(ok=False, refused=False, written=False, replicas_acknowledged=None, deleted=False, reason='')
     try:
         client.ping()
         if params['write_key'] and not module.check_mode:
-            result['written'] = bool(client.set(params['write_key'], 'ok', ex=params['write_ttl']))
-            if not result['written']:
-                raise ValueError('SET %s was not acknowledged' % params['write_key'])
+            try:
+                write(client, params, result)
+            finally:
+                if params['write_delete'] and result['written']:
+                    result['deleted'] = client.delete(params['write_key']) == 1
         result['ok'] = True
     except Exception as exc:
         result.update(failure(exc, params, params['login_password']))

@@ -32,13 +32,14 @@ def free_port():
 def test_accepted_refused_and_unreachable(server, run_module):
     args = dict(login_port=server.port, login_user=ADMIN_USER, connect_timeout=2)
     assert run_module(module, dict(args, login_password=ADMIN_PASSWORD)) == dict(changed=False, ok=True, refused=False,
-                                                                                  written=False, reason='')
+                                                                                  written=False, replicas_acknowledged=None,
+                                                                                  deleted=False, reason='')
     refused = run_module(module, dict(args, login_password='Wrong-Password-0123'))
     assert refused['ok'] is False and refused['refused'] is True and refused['changed'] is False
     assert refused['reason'] == 'authentication failed on 127.0.0.1:%d: invalid username or password' % server.port
     port = free_port()
     dead = run_module(module, dict(args, login_port=port, login_password='Wrong-Password-0123'))
-    assert dead == dict(changed=False, ok=False, refused=False, written=False,
+    assert dead == dict(changed=False, ok=False, refused=False, written=False, replicas_acknowledged=None, deleted=False,
                         reason='cannot connect to 127.0.0.1:%d: connection refused' % port)
 
 
@@ -86,3 +87,35 @@ def test_several_logins_each_stand_alone(server, run_module):
     dead = run_module(module, dict(login_port=port, connect_timeout=1, logins=logins[:1]))
     assert dead['ok'] is False and dead['refused'] is False
     assert dead['logins'][0]['reason'] == 'cannot connect to 127.0.0.1:%d: connection refused' % port
+
+
+def test_a_write_waits_for_replicas_and_is_deleted(tmp_path, server, run_module):
+    """write_replicas: WAIT counts the replicas that acknowledged; too few make ok false and say how many, and
+    write_delete removes the key from the master and (through replication) from the replica either way."""
+    from conftest import wait_for, wait_replicas_online
+    args = dict(login_port=server.port, login_user=ADMIN_USER, login_password=ADMIN_PASSWORD, connect_timeout=2,
+                write_key='kb:probe:wait', write_replicas=1, write_delete=True)
+    replica = start_server(tmp_path, 'replica', master=server)
+    try:
+        wait_replicas_online(server, 1)
+        res = run_module(module, args)
+        assert res == dict(changed=False, ok=True, refused=False, written=True, replicas_acknowledged=1, deleted=True,
+                           reason='')
+        assert admin(server).exists('kb:probe:wait') == 0
+        short = run_module(module, dict(args, write_replicas=2, write_wait_timeout=200))
+        assert short['ok'] is False and short['written'] is True and short['replicas_acknowledged'] == 1
+        assert short['deleted'] is True and admin(server).exists('kb:probe:wait') == 0
+        assert short['reason'] == ('error talking to 127.0.0.1:%d: SET kb:probe:wait was acknowledged by 1 of 2 '
+                                   'replicas within 200 ms' % server.port)
+        wait_for(lambda: admin(replica).exists('kb:probe:wait') == 0, what='the deletion to reach the replica')
+        kept = run_module(module, dict(args, write_delete=False, write_replicas=0))
+        assert kept['written'] is True and kept['deleted'] is False and kept['replicas_acknowledged'] is None
+        assert admin(server).get('kb:probe:wait') == 'ok'
+    finally:
+        replica.stop()
+
+
+def test_bad_write_numbers_name_the_option(server, run_module):
+    res = run_module(module, dict(login_port=server.port, login_password=ADMIN_PASSWORD, write_key='k',
+                                  write_replicas=-1), expect_fail=True)
+    assert res['msg'] == 'write_replicas: -1 is below 0'
