@@ -5,7 +5,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Hard-kill failover benchmark on loopback: Sentinel time, HAProxy share, write unavailability.
 
-Builds the loopback lab of tests/unit/lab_processes.py (3 redis-server, 3 redis-sentinel, haproxy
+Builds the loopback lab of tests/kblab/loopback.py (3 redis-server, 3 redis-sentinel, haproxy
 from the role template) and runs the role's watcher as its own process. Per trial: a workload
 writes through HAProxy (SET + WAIT 1 100), the master is SIGKILLed and stays dead until the new
 master takes writes, then it is restarted as a replica of the new master (as the collection's
@@ -28,8 +28,9 @@ import sys
 import tempfile
 import time
 
-import loopback as lb
-from loopback import wl
+import _paths  # noqa: F401  (tests/ on sys.path)
+from kblab import loopback as lb
+from kblab import workload as wl
 
 
 def one_trial(lab, deadline, threads=2, interval=0.01, wait_ms=100):

@@ -23,7 +23,7 @@ kill, every point seen from this machine:
   noreplicas             NOREPLICAS errors the clients got (the new master refusing writes until a
                          replica is attached), and the window from the first to the last
 
-The lab is found as in tests/lab/labctl.py (KB_LAB_INVENTORY / KB_LAB_CREDENTIALS).
+The lab is found as in tests/kblab/labctl.py (KB_LAB_INVENTORY / KB_LAB_CREDENTIALS).
 Usage: .venv/bin/python bench/failover_timeline.py [--trials 5] [--down-after 5000]
 """
 
@@ -38,11 +38,10 @@ import threading
 import time
 import urllib.request
 
-BENCH = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(BENCH), 'tests', 'lab'))
 
-import labctl  # noqa: E402
-import lab_bench  # noqa: E402
+import _paths  # noqa: F401  (tests/ on sys.path)
+import lab_bench
+from kblab import labctl
 
 POINTS = ('sdown', 'odown', 'elected', 'selected', 'noone_sent', 'role_master', 'promoted', 'attached', 'switch',
           'majority', 'routed', 'first_write', 'all_writing')

@@ -15,7 +15,7 @@ throughput  redis-benchmark from this machine: directly to the master vs through
             temporary ACL user (random password, deleted at the end): no lab password on a
             command line.
 
-The lab is found as in tests/lab/labctl.py (KB_LAB_INVENTORY / KB_LAB_CREDENTIALS).
+The lab is found as in tests/kblab/labctl.py (KB_LAB_INVENTORY / KB_LAB_CREDENTIALS).
 Usage: .venv/bin/python bench/lab_bench.py [failover|throughput|all] [--trials 5]
        [--down-after 5000 --down-after 2000] [--rounds 3]
 """
@@ -28,14 +28,12 @@ import secrets
 import sys
 import time
 
-BENCH = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(BENCH), 'tests', 'lab'))
 
-import failover_bench as fb  # noqa: E402
-import labctl  # noqa: E402
-import loopback as lb  # noqa: E402
-import throughput_bench as tb  # noqa: E402
-from loopback import wl  # noqa: E402
+import _paths  # noqa: F401  (tests/ on sys.path)
+import failover_bench as fb
+import throughput_bench as tb
+from kblab import labctl
+from kblab import loopback as lb
 
 SHIPPED_DOWN_AFTER = 5000
 

@@ -6,7 +6,7 @@
 """How long site.yml takes on the five-container lab, median of --trials runs.
 
 rerun     an idempotent re-run of playbooks/site.yml on the converged lab (KB_LAB_INVENTORY, as in
-          tests/lab/labctl.py), the way the lab suite runs it (pipelining on); each run must end
+          tests/kblab/labctl.py), the way the lab suite runs it (pipelining on); each run must end
           with changed=0, else the figure is refused.
 converge  the first converge, container creation included: ``molecule destroy``, then the time of
           ``molecule create`` + ``molecule converge`` of the default scenario (the lab is left
@@ -27,11 +27,11 @@ import subprocess
 import sys
 import time
 
-BENCH = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(BENCH)
-sys.path.insert(0, os.path.join(REPO, 'tests', 'lab'))
 
-import labctl  # noqa: E402
+import _paths  # noqa: F401  (tests/ on sys.path)
+from kblab import labctl
+
+REPO = labctl.REPO
 
 RECAP = re.compile(r'^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', re.M)
 

@@ -38,8 +38,8 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import workload  # noqa: E402  (bench/workload.py)
+import _paths  # noqa: F401  (tests/ on sys.path)
+from kblab import workload
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

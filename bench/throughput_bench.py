@@ -23,7 +23,8 @@ import sys
 import tempfile
 import time
 
-import loopback as lb
+import _paths  # noqa: F401  (tests/ on sys.path)
+from kblab import loopback as lb
 
 REDIS_BENCHMARK = shutil.which('redis-benchmark') or '/usr/bin/redis-benchmark'
 
@@ -31,7 +32,7 @@ REDIS_BENCHMARK = shutil.which('redis-benchmark') or '/usr/bin/redis-benchmark'
 def benchmark(port, requests, pipeline, clients=50, timeout=120, host='127.0.0.1', password=None, user=None):
     """{test: requests/s} from redis-benchmark --csv."""
     # The password given with -a is a throwaway: the loopback lab's test password
-    # (tests/unit/conftest.py), or a temporary user bench/lab_bench.py creates and deletes.
+    # (tests/kblab/processes.py), or a temporary user bench/lab_bench.py creates and deletes.
     # Never pass a real password on a command line (other users can read it in the process list).
     cmd = [REDIS_BENCHMARK, '-h', host, '-p', str(port), '-a', password or lb.DEFAULT_PASSWORD,
            '-c', str(clients), '-n', str(requests), '-P', str(pipeline), '-t', 'set,get', '-r', '100000', '--csv']

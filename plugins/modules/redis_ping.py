@@ -197,6 +197,7 @@ from ansible_collections.keybuzz.redis_ha.plugins.module_utils.redis_connection 
     redis_client,
 )
 
+
 def failure(exc, params, password):
     return dict(ok=False, refused=error_kind(exc) == 'refused',
                 reason=error_message(exc, params['login_host'], params['login_port'], password))

@@ -10,11 +10,15 @@ that a failure seen only in CI can be read afterwards."""
 
 from __future__ import absolute_import, division, print_function
 
+import os
+import sys
 import time
 
 import pytest
 
-import labctl
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/, for kblab
+
+from kblab import labctl  # noqa: E402
 
 SENTINEL_EVENTS = (r'[+-](sdown|odown|try-failover|elected-leader|failover|selected-slave|promoted-slave|'
                    r'slave-reconf|switch-master|fix-slave-config|convert-to-slave|tilt|reboot|role-change)')

@@ -13,8 +13,8 @@ from __future__ import absolute_import, division, print_function
 import re
 import time
 
-import workload as wl
-from labctl import assert_invariants, assert_no_secret, assert_nothing_changed, new_master, recap
+from kblab import workload as wl
+from kblab.labctl import assert_invariants, assert_no_secret, assert_nothing_changed, new_master, recap
 
 INSTALL = r'TASK \[keybuzz\.redis_ha\.redis_node : Install'
 LOCKED = r'site\.yml holds the cluster lock on'

@@ -10,7 +10,7 @@ from __future__ import absolute_import, division, print_function
 
 import re
 
-from labctl import assert_invariants, assert_no_secret, assert_nothing_changed, recap, show
+from kblab.labctl import assert_invariants, assert_no_secret, assert_nothing_changed, recap, show
 
 def report_lines(text):
     """The lines of validate.yml's report ("OK    <check>: <why>" / "FAIL  <check>: <why>")."""

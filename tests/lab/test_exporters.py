@@ -16,8 +16,8 @@ import urllib.request
 import pytest
 import redis
 
-import workload as wl
-from labctl import SENTINEL_PORT, REDIS_PORT, assert_no_secret
+from kblab import workload as wl
+from kblab.labctl import SENTINEL_PORT, REDIS_PORT, assert_no_secret
 
 REDIS_EXPORTER_PORT = 9121
 SENTINEL_EXPORTER_PORT = 9122

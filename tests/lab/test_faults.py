@@ -15,9 +15,9 @@ import subprocess
 import tempfile
 import time
 
-import labctl
-import workload as wl
-from labctl import Prometheus, assert_invariants, assert_no_secret, assert_nothing_changed, new_master, recap, show
+from kblab import labctl
+from kblab import workload as wl
+from kblab.labctl import Prometheus, assert_invariants, assert_no_secret, assert_nothing_changed, new_master, recap, show
 
 DOWN_AFTER = 5.0       # redis_sentinel_down_after_ms (shipped default)
 MAX_LAG = 2.0          # redis_node_min_replicas_max_lag (shipped default)

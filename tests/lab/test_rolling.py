@@ -14,7 +14,7 @@ from __future__ import absolute_import, division, print_function
 
 import time
 
-from labctl import assert_invariants, assert_no_secret, recap
+from kblab.labctl import assert_invariants, assert_no_secret, recap
 
 DROPIN = '/etc/systemd/system/haproxy.service.d/keybuzz-redis.conf'
 FAIL_DIR = '/run/systemd/system/haproxy-redis-watcher.service.d'

@@ -23,9 +23,9 @@ import time
 
 import redis
 
-import labctl
-from labctl import assert_invariants, assert_nothing_changed
-import workload as wl
+from kblab import labctl
+from kblab.labctl import assert_invariants, assert_nothing_changed
+from kblab import workload as wl
 from test_exporters import exporters_up
 
 ROTATED = ['REDIS_ADMIN_PASSWORD', 'REDIS_EXPORTER_PASSWORD', 'REDIS_HEALTHCHECK_PASSWORD', 'REDIS_PASSWORD',

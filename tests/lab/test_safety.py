@@ -30,9 +30,9 @@ import textwrap
 import time
 import uuid
 
-import labctl
-import workload as wl
-from labctl import assert_invariants, assert_no_secret, recap, show
+from kblab import labctl
+from kblab import workload as wl
+from kblab.labctl import assert_invariants, assert_no_secret, recap, show
 
 DOWN_AFTER = 5.0       # redis_sentinel_down_after_ms, shipped default (the deployed value wins: settings())
 MAX_LAG = 2.0          # redis_node_min_replicas_max_lag, shipped default (the deployed value wins: settings())

@@ -20,8 +20,8 @@ import time
 import pytest
 import yaml
 
-import labctl
-from labctl import assert_invariants, assert_no_secret
+from kblab import labctl
+from kblab.labctl import assert_invariants, assert_no_secret
 
 EXTRA = {'redis-04': '172.29.40.126', 'redis-05': '172.29.40.127'}
 

@@ -15,8 +15,8 @@ import time
 import pytest
 import redis
 
-import labctl
-from labctl import assert_invariants, assert_no_secret, recap
+from kblab import labctl
+from kblab.labctl import assert_invariants, assert_no_secret, recap
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ def test_forced_renewal_is_loaded_without_restarting_redis(tls_lab):
     # agreement before the next (keybuzz.redis_ha.rolling_restart): a majority always names the master.
     assert all(pids[u] == now[u] for u in pids if u.endswith('/haproxy')), (pids, now)
     sentinels = sorted(u for u in pids if u.endswith('/redis-sentinel'))
-    assert [u for u in sentinels if pids[u] != now[u]] == sentinels, 'Sentinels not restarted: %s' % (pids, now)
+    assert [u for u in sentinels if pids[u] != now[u]] == sentinels, 'Sentinels not restarted: %s' % ((pids, now),)
     majority = len(lab.sentinels) // 2 + 1
     samples = poller.between(0)
     short = [(round(s['t0'] - samples[0]['t0'], 1), s['sentinels']) for s in samples

@@ -18,7 +18,7 @@ import urllib.request
 
 import pytest
 
-from labctl import assert_invariants, assert_no_secret
+from kblab.labctl import assert_invariants, assert_no_secret
 
 from test_day2 import report_lines
 

@@ -9,7 +9,7 @@ haproxy_redis_startup_grace_ms after a start (acl "started"). A reload through h
 (the role's drop-in templates/haproxy.service.state.conf.j2) saves the running process's server
 states first (files/haproxy-redis-server-state.py) and the new process loads them instead.
 
-Pure functions of the script first, then a real loopback lab (tests/unit/lab_processes.py: 3
+Pure functions of the script first, then a real loopback lab (tests/kblab/loopback.py: 3
 Redis nodes, 3 Sentinels, haproxy -Ws from the role's template) where the drop-in's ExecStartPre
 and ExecReload lines are run as systemd runs them. The lab tests run in file order and share one
 lab (module scope).
@@ -31,8 +31,8 @@ import time
 
 import pytest
 
-from conftest import DEFAULT_PASSWORD, wait_for
-from lab_processes import HAPROXY, ROLE_DIR, Lab, make_state_dir, make_tls_files, render, role_defaults
+from kblab.processes import DEFAULT_PASSWORD, wait_for
+from kblab.loopback import HAPROXY, ROLE_DIR, Lab, make_state_dir, make_tls_files, render, role_defaults
 
 SCRIPT = os.path.join(ROLE_DIR, 'files', 'haproxy-redis-server-state.py')
 GRACE_MS = int(role_defaults()['haproxy_redis_startup_grace_ms'])

@@ -4,7 +4,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Role haproxy_redis: the "never two masters" HAProxy configuration and haproxy-redis-watcher.
 
-Pure decision functions first, then a real loopback lab (tests/unit/lab_processes.py): 3 Redis
+Pure decision functions first, then a real loopback lab (tests/kblab/loopback.py): 3 Redis
 nodes, 3 Sentinels and haproxy started from the role's template, plus the role's watcher
 running in a thread. The lab tests run in file order and share one lab (module scope).
 """
@@ -13,21 +13,16 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import logging
-import os
 import subprocess
-import sys
 import threading
 import time
 
 import pytest
 import redis
 
-from conftest import ADMIN_PASSWORD, DEFAULT_PASSWORD, MASTER_NAME, SENTINEL_PASSWORD, wait_for
-from lab_processes import (HAPROXY, HC_PASSWORD, Lab, admin, load_watcher, render, sentinel_client)
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                                'bench'))
-import workload as wl  # noqa: E402
+from kblab.processes import ADMIN_PASSWORD, DEFAULT_PASSWORD, MASTER_NAME, SENTINEL_PASSWORD, wait_for
+from kblab import workload as wl
+from kblab.loopback import HAPROXY, HC_PASSWORD, Lab, admin, load_watcher, render, sentinel_client
 
 W = load_watcher()
 

@@ -42,7 +42,7 @@ from redis.retry import Retry
 from ansible_collections.keybuzz.redis_ha.plugins.filter.acl_file_users import acl_file_users
 from ansible_collections.keybuzz.redis_ha.plugins.modules import redis_acl_user, redis_config
 
-from conftest import REDIS_SENTINEL, REDIS_SERVER, free_port, stop_process, wait_for
+from kblab.processes import REDIS_SENTINEL, REDIS_SERVER, free_port, stop_process, wait_for
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROLES = os.path.join(REPO_ROOT, 'roles')

@@ -13,7 +13,7 @@ import json
 import os
 import sys
 
-from conftest import MASTER_NAME, SENTINEL_PASSWORD, free_port
+from kblab.processes import MASTER_NAME, SENTINEL_PASSWORD, free_port
 
 GUARD = os.path.join(os.path.dirname(__file__), '..', '..', 'roles', 'redis_node', 'files', 'redis-start-role.py')
 spec = importlib.util.spec_from_file_location('redis_start_role', GUARD)

@@ -21,9 +21,9 @@ import time
 import pytest
 import redis
 
-from conftest import (ADMIN_PASSWORD, ADMIN_USER, DEFAULT_PASSWORD, MASTER_NAME, REDIS_SENTINEL, REDIS_SERVER,
+from kblab.processes import (ADMIN_PASSWORD, ADMIN_USER, DEFAULT_PASSWORD, MASTER_NAME, REDIS_SENTINEL, REDIS_SERVER,
                       SENTINEL_PASSWORD, free_port, stop_process, wait_for)
-from lab_processes import HAPROXY, Lab, load_watcher, make_tls_files, render, sentinel_client, tls_client_options
+from kblab.loopback import HAPROXY, Lab, load_watcher, make_tls_files, render, sentinel_client, tls_client_options
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -101,7 +101,7 @@ def test_haproxy_cfg_with_tls_passes_haproxy_check(tmp_path):
         haproxy_redis_sentinel_password='sentinel-Pw-1234567890', haproxy_redis_maxconn=1000,
         haproxy_redis_chroot='', haproxy_redis_process_user='', haproxy_redis_process_group='',
         haproxy_redis_admin_socket=str(tmp_path / 'admin.sock'))
-    from lab_processes import render
+    from kblab.loopback import render
     plain = render('haproxy.cfg.j2', haproxy_redis_tls=False, **variables)
     assert ' ssl' not in plain and 'tcp-check connect\n' in plain
     text = render('haproxy.cfg.j2', haproxy_redis_tls=True, haproxy_redis_tls_dir=tls['dir'],
@@ -123,9 +123,7 @@ def test_haproxy_cfg_with_tls_passes_haproxy_check(tmp_path):
 
 
 def test_workload_tls_switch():
-    import sys
-    sys.path.insert(0, os.path.join(REPO_ROOT, 'bench'))
-    import workload as wl
+    from kblab import workload as wl
     try:
         wl.set_tls('/ca.crt')
         client = wl._redis('127.0.0.1', 6379)

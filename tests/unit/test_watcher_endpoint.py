@@ -20,8 +20,8 @@ import urllib.request
 
 import pytest
 
-from conftest import wait_for
-from lab_processes import Lab, load_watcher, sentinel_client, MASTER_NAME
+from kblab.processes import wait_for
+from kblab.loopback import Lab, load_watcher, sentinel_client, MASTER_NAME
 
 
 def get(port, path):

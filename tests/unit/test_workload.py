@@ -2,9 +2,9 @@
 # Copyright: (c) 2026, KeyBuzz (@keybuzz)
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""bench/workload.py: the write-workload checker's report, against a real loopback lab.
+"""tests/kblab/workload.py: the write-workload checker's report, against a real loopback lab.
 
-Pure report functions first, then a lab (tests/unit/lab_processes.py: 3 Redis nodes, 3 Sentinels
+Pure report functions first, then a lab (tests/kblab/loopback.py: 3 Redis nodes, 3 Sentinels
 with down-after 5000 ms, two HAProxy processes from the role template = two endpoints).
 """
 
@@ -12,17 +12,13 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-import sys
 import time
 
 import pytest
 
-from conftest import ADMIN_PASSWORD, ADMIN_USER, DEFAULT_PASSWORD, MASTER_NAME, SENTINEL_PASSWORD, free_port, wait_for
-from lab_processes import HAProxy, Lab, admin, render
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                                'bench'))
-import workload as wl  # noqa: E402
+from kblab.processes import ADMIN_PASSWORD, ADMIN_USER, DEFAULT_PASSWORD, MASTER_NAME, SENTINEL_PASSWORD, free_port, wait_for
+from kblab import workload as wl
+from kblab.loopback import HAProxy, Lab, admin, render
 
 SECRETS = (DEFAULT_PASSWORD, ADMIN_PASSWORD, SENTINEL_PASSWORD)
 

@@ -18,7 +18,7 @@ import pytest
 
 from ansible.errors import AnsibleFilterError
 
-from conftest import REDIS_SERVER, Proc, wait_for
+from kblab.processes import REDIS_SERVER, Proc, wait_for
 from ansible_collections.keybuzz.redis_ha.plugins.filter import credential_problems as plugin
 from ansible_collections.keybuzz.redis_ha.plugins.module_utils import credentials as rules
 

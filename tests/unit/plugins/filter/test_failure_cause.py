@@ -18,7 +18,7 @@ import subprocess
 
 import pytest
 
-from conftest import ADMIN_PASSWORD, ADMIN_USER, DEFAULT_PASSWORD, free_port, start_server
+from kblab.processes import ADMIN_PASSWORD, ADMIN_USER, DEFAULT_PASSWORD, free_port, start_server
 from ansible_collections.keybuzz.redis_ha.plugins.filter.failure_cause import failure_cause
 
 SECRET = 'Xk3v9QpL2mN8rT5wY7zB1cD4fG6hJ0sA'     # 32 letters and digits, like a generated password

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from conftest import REPO_ROOT
+from kblab import REPO_ROOT
 
 # The file itself, not the package: the roles also install it alone on the hosts.
 sys.path.insert(0, os.path.join(REPO_ROOT, 'plugins', 'module_utils'))

@@ -14,14 +14,13 @@ import os
 import stat
 import subprocess
 import sys
-import textwrap
 import time
 
-import conftest  # noqa: F401  (makes the collection importable)
+import kblab  # makes the collection importable
 from ansible_collections.keybuzz.redis_ha.plugins.action import cluster_lock as action
 from ansible_collections.keybuzz.redis_ha.plugins.modules import cluster_lock as module
 
-REPO = conftest.REPO_ROOT
+REPO = kblab.REPO_ROOT
 
 
 def args(tmp, run_id, **kw):

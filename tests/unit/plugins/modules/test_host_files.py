@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-import conftest  # noqa: F401  (makes the collection importable)
+import kblab  # noqa: F401  (makes the collection importable)
 from ansible_collections.keybuzz.redis_ha.plugins.modules import host_files as module
 
 SECRET = 'requirepass Sup3r-Secret-Value-42'

@@ -15,7 +15,7 @@ import re
 
 import pytest
 
-from conftest import ADMIN_PASSWORD, ADMIN_USER, SENTINEL_PASSWORD, admin, start_server, wait_for
+from kblab.processes import ADMIN_PASSWORD, ADMIN_USER, SENTINEL_PASSWORD, admin, start_server, wait_for
 from ansible_collections.keybuzz.redis_ha.plugins.modules import redis_acl_user as module
 
 PASSWORD = 'exporter-Pw-0123456789'

@@ -9,7 +9,7 @@ __metaclass__ = type
 
 import pytest
 
-from conftest import ADMIN_PASSWORD, ADMIN_USER, admin, start_server
+from kblab.processes import ADMIN_PASSWORD, ADMIN_USER, admin, start_server
 from ansible_collections.keybuzz.redis_ha.plugins.modules import redis_config as module
 
 

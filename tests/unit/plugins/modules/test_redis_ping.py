@@ -12,7 +12,7 @@ import socket
 
 import pytest
 
-from conftest import ADMIN_PASSWORD, ADMIN_USER, SENTINEL_PASSWORD, admin, start_server
+from kblab.processes import ADMIN_PASSWORD, ADMIN_USER, SENTINEL_PASSWORD, admin, start_server
 from ansible_collections.keybuzz.redis_ha.plugins.modules import redis_ping as module
 
 
@@ -69,7 +69,7 @@ def test_a_write_is_acknowledged_by_a_master_and_refused_by_a_replica(tmp_path, 
 
 
 def test_several_logins_each_stand_alone(server, run_module):
-    from conftest import DEFAULT_PASSWORD
+    from kblab.processes import DEFAULT_PASSWORD
     logins = [dict(name='REDIS_ADMIN_PASSWORD', user=ADMIN_USER, password=ADMIN_PASSWORD),
               dict(name='REDIS_PASSWORD', password=DEFAULT_PASSWORD),
               dict(name='REDIS_ADMIN_PASSWORD_PREVIOUS', user=ADMIN_USER, password='Old-Admin-Pw-0123456'),
@@ -92,7 +92,7 @@ def test_several_logins_each_stand_alone(server, run_module):
 def test_a_write_waits_for_replicas_and_is_deleted(tmp_path, server, run_module):
     """write_replicas: WAIT counts the replicas that acknowledged; too few make ok false and say how many, and
     write_delete removes the key from the master and (through replication) from the replica either way."""
-    from conftest import wait_for, wait_replicas_online
+    from kblab.processes import wait_for, wait_replicas_online
     args = dict(login_port=server.port, login_user=ADMIN_USER, login_password=ADMIN_PASSWORD, connect_timeout=2,
                 write_key='kb:probe:wait', write_replicas=1, write_delete=True)
     replica = start_server(tmp_path, 'replica', master=server)

@@ -9,7 +9,7 @@ __metaclass__ = type
 
 import pytest
 
-from conftest import (
+from kblab.processes import (
     ADMIN_PASSWORD, ADMIN_USER, MASTER_NAME, SENTINEL_PASSWORD, admin, free_port, start_server, wait_for,
 )
 from ansible_collections.keybuzz.redis_ha.plugins.modules import redis_replication as module

@@ -12,7 +12,7 @@ from unittest import mock
 
 import pytest
 
-from conftest import (
+from kblab.processes import (
     ADMIN_PASSWORD, ADMIN_USER, DEFAULT_PASSWORD, NOINFO_PASSWORD, NOINFO_USER, free_port, wait_for,
 )
 from ansible_collections.keybuzz.redis_ha.plugins.module_utils import redis_connection
@@ -84,7 +84,7 @@ def test_replica_healthy(cluster, run_module):
 
 
 def test_replica_priority_and_run_id_tell_the_nodes_apart(cluster, run_module):
-    from conftest import admin
+    from kblab.processes import admin
     # The cluster is shared by the session: the priority is put back.
     admin(cluster.replicas[0]).config_set('replica-priority', 0)
     try:

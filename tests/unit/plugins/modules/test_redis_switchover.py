@@ -11,7 +11,7 @@ __metaclass__ = type
 import pytest
 import redis
 
-from conftest import ADMIN_PASSWORD, ADMIN_USER, MASTER_NAME, SENTINEL_PASSWORD, admin, sentinel_cluster, wait_for
+from kblab.processes import ADMIN_PASSWORD, ADMIN_USER, MASTER_NAME, SENTINEL_PASSWORD, admin, sentinel_cluster, wait_for
 from ansible_collections.keybuzz.redis_ha.plugins.modules import redis_switchover as module
 
 

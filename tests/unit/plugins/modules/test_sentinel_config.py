@@ -9,7 +9,7 @@ __metaclass__ = type
 
 import pytest
 
-from conftest import MASTER_NAME, SENTINEL_PASSWORD
+from kblab.processes import MASTER_NAME, SENTINEL_PASSWORD
 from ansible_collections.keybuzz.redis_ha.plugins.modules import sentinel_config as module
 
 

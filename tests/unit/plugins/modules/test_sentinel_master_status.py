@@ -8,7 +8,7 @@ __metaclass__ = type
 
 import json
 
-from conftest import MASTER_NAME, SENTINEL_PASSWORD, free_port, wait_for
+from kblab.processes import MASTER_NAME, SENTINEL_PASSWORD, free_port, wait_for
 from ansible_collections.keybuzz.redis_ha.plugins.modules import sentinel_master_status as module
 
 TOP_KEYS = {'changed', 'sentinels', 'master_host', 'master_port', 'agree', 'majority',

@@ -8,7 +8,7 @@ the master's replicas, check mode sends nothing, a wrong name or a pattern fails
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from conftest import MASTER_NAME, SENTINEL_PASSWORD, start_server, wait_for
+from kblab.processes import MASTER_NAME, SENTINEL_PASSWORD, start_server, wait_for
 from ansible_collections.keybuzz.redis_ha.plugins.modules import sentinel_reset as module
 
 

@@ -25,18 +25,15 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(REPO, 'bench'))
 
-import redis  # noqa: E402
-import workload as wl  # noqa: E402
+from kblab import REPO_ROOT as REPO
+from kblab import workload as wl
 
 REDIS_PORT, SENTINEL_PORT, HAPROXY_PORT, HEALTH_PORT = 6379, 26379, 6379, 8405
 NETWORK = 'kb-lab'
