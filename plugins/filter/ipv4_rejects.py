@@ -19,7 +19,10 @@ description:
 author: KeyBuzz (@keybuzz)
 options:
   _input:
-    description: The addresses or networks. A single value counts as a list of one; V(null) as an invalid entry.
+    description:
+      - The addresses or networks, a list. Anything else (a string, a mapping, V(null)) is no list of addresses and is
+        returned whole, as the one invalid entry; a caller that takes a single address gives C([address]).
+      - A V(null) entry is invalid.
     type: raw
     required: true
   networks:
@@ -54,7 +57,7 @@ PREFIX = r'/([0-9]|[12][0-9]|3[0-2])'
 
 def ipv4_rejects(values, networks=False):
     if values is None or isinstance(values, (str, bytes, Mapping)) or not hasattr(values, '__iter__'):
-        values = [values]
+        return [to_text(values)]
     pattern = re.compile(r'^%s(%s)?$' % (ADDRESS, PREFIX) if networks else r'^%s$' % ADDRESS)
     return [to_text(value) for value in values if value is None or not pattern.match(to_text(value))]
 

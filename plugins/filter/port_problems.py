@@ -62,7 +62,7 @@ def port_number(value):
     """The port as an int, or None when the value is not a TCP port (1-65535; a bool is not a port)."""
     if isinstance(value, bool):
         return None
-    text = to_text(value).strip()
+    text = to_text(value)
     if not re.match(r'^[0-9]+$', text) or not 1 <= int(text) <= 65535:
         return None
     return int(text)

@@ -56,10 +56,11 @@ def check_redis_lib(module):
         module.fail_json(msg=missing_required_lib('redis'), exception=REDIS_IMP_ERR)
 
 
-def redis_client(params, host=None, port=None, reconnect=False):
+def redis_client(params, host=None, port=None, reconnect=False, socket_timeout=None):
     """Build a redis.Redis client from the module parameters.
 
-    ``host``/``port`` override ``login_host``/``login_port``. Retries are
+    ``host``/``port`` override ``login_host``/``login_port``; ``socket_timeout`` the time a command may
+    take (by default ``connect_timeout``), for a command that waits on purpose such as WAIT. Retries are
     disabled so that a dead server costs at most ``connect_timeout``; with
     ``reconnect``, a command whose connection was closed (a ConnectionError,
     not a timeout) is sent once more on a new connection: Sentinel closes a
@@ -71,7 +72,7 @@ def redis_client(params, host=None, port=None, reconnect=False):
         port=port or params['login_port'],
         username=params.get('login_user') or None,
         password=params.get('login_password') or None,
-        socket_timeout=params['connect_timeout'],
+        socket_timeout=socket_timeout or params['connect_timeout'],
         socket_connect_timeout=params['connect_timeout'],
         retry=None,
         decode_responses=True,
@@ -178,7 +179,10 @@ def _classify(exc):
     """(kind, message with a ``%s`` for the address) for an exception."""
     text = str(exc).strip()
     low = text.lower()
-    if _is(exc, 'TimeoutError') or isinstance(exc, socket.timeout) or 'timed out' in low or 'timeout' in low:
+    # An error reply is the server's text: read for its code (WRONGPASS, NOAUTH, NOPERM), never for words
+    # such as "timeout" or "certificate" that belong to the connection's own failures.
+    reply = _is(exc, 'ResponseError') and not _is(exc, 'NoPermissionError')
+    if _is(exc, 'TimeoutError') or isinstance(exc, socket.timeout) or (not reply and ('timed out' in low or 'timeout' in low)):
         return 'timeout', 'timeout talking to %s: no answer within the connect_timeout'
     if _is(exc, 'NoPermissionError') or low.startswith('noperm') or 'no permissions to' in low:
         detail = text[6:].strip() if text.upper().startswith('NOPERM') else text
@@ -192,6 +196,8 @@ def _classify(exc):
         return 'refused', 'authentication required by %s: no password or a wrong password was given'
     if _is(exc, 'AuthenticationError'):
         return 'refused', 'authentication failed on %s: ' + text.replace('%', '%%')
+    if reply:
+        return 'reply', '%s replied with an error: ' + text.replace('%', '%%')
     if 'connection refused' in low or 'errno 111' in low or 'error 111' in low:
         return 'unreachable', 'cannot connect to %s: connection refused'
     if 'name or service not known' in low or 'nodename nor servname' in low \
@@ -203,8 +209,6 @@ def _classify(exc):
         return 'closed', 'cannot talk to %s: connection closed by the server'
     if _is(exc, 'ConnectionError'):
         return 'unreachable', 'cannot connect to %s: ' + text.replace('%', '%%')
-    if _is(exc, 'ResponseError'):
-        return 'reply', '%s replied with an error: ' + text.replace('%', '%%')
     return 'other', 'error talking to %s: ' + (text or type(exc).__name__).replace('%', '%%')
 
 

@@ -57,6 +57,7 @@ options:
     description:
       - After writing O(write_key), wait (C(WAIT)) until this many replicas acknowledge the write, for up to
         O(write_wait_timeout) milliseconds. RV(ok) is false when fewer do; RV(replicas_acknowledged) says how many did.
+      - A server that stops answering is then given up after O(connect_timeout) plus O(write_wait_timeout).
       - V(0) does not wait.
     type: int
     default: 0
@@ -69,8 +70,9 @@ options:
     version_added: 1.1.0
   write_delete:
     description:
-      - Delete O(write_key) once it is written, read back and acknowledged, so that nothing is left behind
-        (the deletion reaches the replicas like the write). RV(deleted) says whether it was.
+      - Delete O(write_key) once it is written and read back, whether or not enough replicas acknowledged it,
+        so that nothing is left behind (the deletion reaches the replicas like the write). RV(deleted) says whether
+        it was; RV(ok) is false when it was not.
     type: bool
     default: false
     version_added: 1.1.0
@@ -194,11 +196,18 @@ from ansible_collections.keybuzz.redis_ha.plugins.module_utils.redis_connection 
     connection_argument_spec,
     error_kind,
     error_message,
+    format_address,
     redis_client,
 )
 
 
+class WriteFellShort(Exception):
+    """The server answered, but the write was not acknowledged, read back or replicated as asked."""
+
+
 def failure(exc, params, password):
+    if isinstance(exc, WriteFellShort):
+        return dict(ok=False, refused=False, reason='%s: %s' % (format_address(params['login_host'], params['login_port']), exc))
     return dict(ok=False, refused=error_kind(exc) == 'refused',
                 reason=error_message(exc, params['login_host'], params['login_port'], password))
 
@@ -225,20 +234,39 @@ def check_logins(params):
 
 
 def write(client, params, result):
-    """SET the key, read it back, WAIT for the replicas; raise ValueError naming the step that fell short."""
+    """SET the key, read it back, WAIT for the replicas; raise WriteFellShort naming the step that fell short."""
     key = params['write_key']
     if not client.set(key, 'ok', ex=params['write_ttl']):
-        raise ValueError('SET %s was not acknowledged' % key)
+        raise WriteFellShort('SET %s was not acknowledged' % key)
     value = to_text(client.get(key) or '')
     if value != 'ok':
-        raise ValueError('SET %s was acknowledged but GET read back %r' % (key, value))
+        raise WriteFellShort('SET %s was acknowledged but GET read back %r' % (key, value))
     result['written'] = True
     if params['write_replicas']:
         count = int(client.execute_command('WAIT', params['write_replicas'], params['write_wait_timeout']))
         result['replicas_acknowledged'] = count
         if count < params['write_replicas']:
-            raise ValueError('SET %s was acknowledged by %d of %d replicas within %d ms'
-                             % (key, count, params['write_replicas'], params['write_wait_timeout']))
+            raise WriteFellShort('SET %s was acknowledged by %d of %d replicas within %d ms'
+                                 % (key, count, params['write_replicas'], params['write_wait_timeout']))
+
+
+def write_and_delete(client, params, result):
+    """write(), then with write_delete the DEL of a written key even when the write fell short; the first
+    error is the one raised."""
+    error = None
+    try:
+        write(client, params, result)
+    except Exception as exc:
+        error = exc
+    if params['write_delete'] and result['written']:
+        try:
+            result['deleted'] = client.delete(params['write_key']) == 1
+            if not result['deleted']:
+                raise WriteFellShort('DEL %s deleted nothing' % params['write_key'])
+        except Exception as exc:
+            error = error or exc
+    if error is not None:
+        raise error
 
 
 def main():
@@ -259,16 +287,14 @@ def main():
             module.fail_json(msg='%s: %d is below %d' % (name, params[name], low))
     if params['logins'] is not None:
         module.exit_json(changed=False, **check_logins(params))
-    client = redis_client(params)
+    # WAIT blocks on purpose: the socket may wait write_wait_timeout longer than connect_timeout.
+    waiting = params['connect_timeout'] + params['write_wait_timeout'] / 1000.0 if params['write_replicas'] else None
+    client = redis_client(params, socket_timeout=waiting)
     result = dict(ok=False, refused=False, written=False, replicas_acknowledged=None, deleted=False, reason='')
     try:
         client.ping()
         if params['write_key'] and not module.check_mode:
-            try:
-                write(client, params, result)
-            finally:
-                if params['write_delete'] and result['written']:
-                    result['deleted'] = client.delete(params['write_key']) == 1
+            write_and_delete(client, params, result)
         result['ok'] = True
     except Exception as exc:
         result.update(failure(exc, params, params['login_password']))

@@ -33,10 +33,9 @@ import time
 import jinja2
 import yaml
 
-from kblab import REPO_ROOT
-from kblab.processes import (ADMIN_PASSWORD, ADMIN_USER, DEFAULT_PASSWORD, MASTER_NAME, REDIS_SENTINEL, REDIS_SERVER,
-                             SENTINEL_PASSWORD, SENTINEL_USER, SENTINEL_USER_PASSWORD, SERVER_CONFIG, Proc, admin,
-                             free_port, sentinel_view, stop_process, wait_for)
+from kblab import REPO_ROOT, processes
+from kblab.processes import (ADMIN_PASSWORD, ADMIN_USER, DEFAULT_PASSWORD, MASTER_NAME, REDIS_SERVER, SENTINEL_PASSWORD,
+                             admin, free_port, sentinel_view, stop_process, wait_for)
 
 ROLE_DIR = os.path.join(REPO_ROOT, 'roles', 'haproxy_redis')
 WATCHER_FILE = os.path.join(ROLE_DIR, 'files', 'haproxy-redis-watcher.py')
@@ -148,31 +147,15 @@ FENCE_CONFIG = 'min-replicas-to-write 1\nmin-replicas-max-lag 2\n'
 
 
 def start_node(workdir, name, master=None, tls=None):
-    config = SERVER_CONFIG + HC_ACL + FENCE_CONFIG + tls_config(tls)
-    if master is not None:
-        config += 'replicaof 127.0.0.1 %d\n' % master.port
-    proc = Proc(REDIS_SERVER, workdir, name, config, tls=bool(tls))
-    proc.tls_options = tls_client_options(tls)
-    wait_for(lambda: admin(proc).ping(), what='%s to answer PING' % name)
-    return proc
+    """A node as the roles configure it: the health-check user and the write fence on top of the test users."""
+    return processes.start_server(workdir, name, master, extra_config=HC_ACL + FENCE_CONFIG + tls_config(tls),
+                                  tls_options=tls_client_options(tls))
 
 
 def start_sentinel(workdir, name, master, down_after_ms=1000, failover_timeout_ms=3000, tls=None):
-    config = '''requirepass {pw}
-sentinel announce-ip 127.0.0.1
-sentinel resolve-hostnames no
-sentinel monitor {mname} 127.0.0.1 {port} 2
-sentinel auth-user {mname} {user}
-sentinel auth-pass {mname} {user_pw}
-sentinel down-after-milliseconds {mname} {down}
-sentinel failover-timeout {mname} {fto}
-sentinel parallel-syncs {mname} 2
-'''.format(pw=SENTINEL_PASSWORD, mname=MASTER_NAME, port=master.port, user=SENTINEL_USER,
-           user_pw=SENTINEL_USER_PASSWORD, down=down_after_ms, fto=failover_timeout_ms) + tls_config(tls)
-    proc = Proc(REDIS_SENTINEL, workdir, name, config, tls=bool(tls))
-    proc.tls_options = tls_client_options(tls)
-    wait_for(lambda: sentinel_client(proc).ping(), what='%s to answer PING' % name)
-    return proc
+    return processes.start_sentinel(workdir, name, master, down_after_ms, failover_timeout_ms=failover_timeout_ms,
+                                    parallel_syncs=2, extra_config='sentinel resolve-hostnames no\n' + tls_config(tls),
+                                    tls_options=tls_client_options(tls))
 
 
 def sentinel_client(proc, **kwargs):

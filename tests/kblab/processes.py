@@ -148,11 +148,14 @@ def admin(proc, **kwargs):
     return proc.client(username=ADMIN_USER, password=ADMIN_PASSWORD, **kwargs)
 
 
-def start_server(workdir, name, master=None):
-    config = SERVER_CONFIG
+def start_server(workdir, name, master=None, extra_config='', tls_options=None):
+    """A redis-server with the test users (SERVER_CONFIG) and ``extra_config``, a replica of ``master``
+    if given; with ``tls_options`` (redis-py's ssl options) TLS-only, and its clients use them."""
+    config = SERVER_CONFIG + extra_config
     if master is not None:
         config += 'replicaof 127.0.0.1 %d\n' % master.port
-    proc = Proc(REDIS_SERVER, workdir, name, config)
+    proc = Proc(REDIS_SERVER, workdir, name, config, tls=bool(tls_options))
+    proc.tls_options = dict(tls_options or {})
     wait_for(lambda: admin(proc).ping(), what='%s to answer PING' % name)
     return proc
 
@@ -165,18 +168,22 @@ def wait_replicas_online(master, count):
     wait_for(ready, what='%d replicas online' % count)
 
 
-def start_sentinel(workdir, name, master, down_after_ms):
+def start_sentinel(workdir, name, master, down_after_ms, failover_timeout_ms=60000, parallel_syncs=1, extra_config='',
+                   tls_options=None):
+    """A redis-sentinel (quorum 2) monitoring ``master`` as MASTER_NAME, logging in to the nodes as the
+    Sentinel user; ``extra_config`` and ``tls_options`` as for start_server()."""
     config = '''requirepass {pw}
 sentinel announce-ip 127.0.0.1
 sentinel monitor {mname} 127.0.0.1 {port} 2
 sentinel auth-user {mname} {user}
 sentinel auth-pass {mname} {user_pw}
 sentinel down-after-milliseconds {mname} {down}
-sentinel failover-timeout {mname} 60000
-sentinel parallel-syncs {mname} 1
+sentinel failover-timeout {mname} {fto}
+sentinel parallel-syncs {mname} {syncs}
 '''.format(pw=SENTINEL_PASSWORD, mname=MASTER_NAME, port=master.port, user=SENTINEL_USER,
-           user_pw=SENTINEL_USER_PASSWORD, down=down_after_ms)
-    proc = Proc(REDIS_SENTINEL, workdir, name, config)
+           user_pw=SENTINEL_USER_PASSWORD, down=down_after_ms, fto=failover_timeout_ms, syncs=parallel_syncs) + extra_config
+    proc = Proc(REDIS_SENTINEL, workdir, name, config, tls=bool(tls_options))
+    proc.tls_options = dict(tls_options or {})
     wait_for(lambda: proc.client(password=SENTINEL_PASSWORD).ping(), what='%s to answer PING' % name)
     return proc
 

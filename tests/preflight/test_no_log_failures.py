@@ -191,7 +191,7 @@ def test_handler_failure_says_nothing_listens(tmp_path):
     assert_no_secret(output)
 
 
-# --- playbooks/validate.yml: every no_log check of a stack where nothing answers ----------------
+# --- playbooks/validate.yml: every check of a stack where nothing answers (modules with no_log passwords) ---
 def test_validate_says_why_each_check_failed(tmp_path):
     """validate.yml against an inventory whose hosts are this machine at 127.0.0.1x, where nothing
     listens: each check's FAIL line gives the module's reason (the address and the cause), no failure is
@@ -226,7 +226,7 @@ def test_validate_says_why_each_check_failed(tmp_path):
     assert ("FAIL routes to the Sentinel master haproxy-01: no answer: cannot connect to 127.0.0.14:6379: "
             "connection refused") in flat, flat
     assert "FAIL write through haproxy-01: cannot connect to 127.0.0.14:6379: connection refused" in flat, flat
-    # One failure, the report's, not a no_log task's.
+    # One failure, the report's, not a task's.
     assert len(re.findall(r"FAILED! =>", output)) == 1 and "check(s) failed: PING redis-01" in flat, output
     assert not re.search(r"fatal: .*censored", output) and not re.search(r"(?s)FAILED! =>.{0,200}censored", output)
     assert_no_secret(output)

@@ -218,6 +218,11 @@ def bad_listeners(inv):
                          haproxy_redis_metrics_port=8405)
 
 
+def networks_string(inv):
+    """One network given as a string, not a list (HAProxy's ACL would get its characters)."""
+    all_vars(inv).update(haproxy_redis_metrics_allowed_networks="10.0.0.0/16")
+
+
 def bad_exporter(inv):
     """The Sentinel's exporter on the Redis exporter's port, and a port that is not one."""
     redis_hosts(inv)["redis-02"].update(redis_exporter_sentinel_port=9121)
@@ -312,6 +317,8 @@ BAD_CASES = {
     "bad_listeners": (bad_listeners, "haproxy-01", [
         r'^haproxy_redis_metrics_allowed_networks: \["10\.0\.0\.0/33", "prometheus"\] \(haproxy-01\) not IPv4 networks\. Fix: ',
         r"^haproxy_redis_metrics_port: 8405 \(haproxy-01\) is also the port of haproxy_redis_health_port\. Fix: "]),
+    "networks_not_a_list": (networks_string, "haproxy-01", [
+        r'^haproxy_redis_metrics_allowed_networks: "10\.0\.0\.0/16" \(haproxy-01\) is not a list\. Fix: give a list ']),
     "bad_exporter_ports": (bad_exporter, "haproxy-01", [
         r"^redis_exporter_sentinel_port: 9121 \(redis-02\) is also the port of redis_exporter_port\. Fix: ",
         r"^redis_exporter_port: metrics \(redis-03\) is not a TCP port\. Fix: "]),

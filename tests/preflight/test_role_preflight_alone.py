@@ -2,9 +2,10 @@
 # Copyright: (c) 2026, KeyBuzz (@keybuzz)
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""A role's own preflight, for a play that runs the role alone, refuses what the preflight play
-refuses with the same words (keybuzz.redis_ha.port_problems): the exporter's ports, on this machine,
-in check mode. Nothing is installed (the preflight comes first and fails)."""
+"""A role's own preflight, for a play that runs the role alone, refuses bad ports by the rule the
+preflight play uses (keybuzz.redis_ha.port_problems: the same sentences, naming the role's own
+variables): the exporter's ports, on this machine, in check mode. Nothing is installed (the
+preflight comes first and fails)."""
 from __future__ import annotations
 
 import json

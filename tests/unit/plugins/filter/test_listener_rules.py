@@ -21,13 +21,14 @@ def test_distinct_valid_ports_have_no_problem():
 
 def test_invalid_ports_first_in_order_then_each_shared_port_once_naming_every_user():
     problems = port_problems({'front': 6379, 'health': '6379', 'stats': 'metrics', 'metrics': 0, 'watcher': 6379,
-                              'extra': 8404, 'other': 8404, 'flag': True, 'big': 65536},
+                              'extra': 8404, 'other': 8404, 'flag': True, 'big': 65536, 'spaced': ' 8405'},
                              host='haproxy-01', fix='give each HAProxy listener its own port')
     assert problems == [
         'stats: metrics (haproxy-01) is not a TCP port. Fix: a number from 1 to 65535.',
         'metrics: 0 (haproxy-01) is not a TCP port. Fix: a number from 1 to 65535.',
         'flag: True (haproxy-01) is not a TCP port. Fix: a number from 1 to 65535.',
         'big: 65536 (haproxy-01) is not a TCP port. Fix: a number from 1 to 65535.',
+        'spaced:  8405 (haproxy-01) is not a TCP port. Fix: a number from 1 to 65535.',
         'watcher: 6379 (haproxy-01) is also the port of front, health. Fix: give each HAProxy listener its own port.',
         'other: 8404 (haproxy-01) is also the port of extra. Fix: give each HAProxy listener its own port.',
     ]
@@ -44,7 +45,13 @@ def test_a_list_is_refused():
 
 @pytest.mark.parametrize('value', ['10.0.0.123', '0.0.0.0', '255.255.255.255', '127.0.0.1'])
 def test_addresses(value):
-    assert ipv4_rejects([value]) == [] and ipv4_rejects(value) == []
+    assert ipv4_rejects([value]) == []
+
+
+@pytest.mark.parametrize('value', ['10.0.0.0/16', {'a': '10.0.0.1'}, None, 6379])
+def test_anything_but_a_list_is_returned_whole(value):
+    """A bare string is no list of networks (a role would join its characters), so it is refused whole."""
+    assert ipv4_rejects(value, networks=True) == [str(value)]
 
 
 @pytest.mark.parametrize('value', ['10.0.0.256', '10.0.0', '010.0.0.1', '10.0.0.1 ', 'redis-01', '::1', '', None,

@@ -8,11 +8,9 @@ accepted login, a refused one and a dead port are told apart, never fail the mod
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import socket
-
 import pytest
 
-from kblab.processes import ADMIN_PASSWORD, ADMIN_USER, SENTINEL_PASSWORD, admin, start_server
+from kblab.processes import ADMIN_PASSWORD, ADMIN_USER, SENTINEL_PASSWORD, admin, free_port, start_server
 from ansible_collections.keybuzz.redis_ha.plugins.modules import redis_ping as module
 
 
@@ -21,12 +19,6 @@ def server(tmp_path):
     proc = start_server(tmp_path, 'ping')
     yield proc
     proc.stop()
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def test_accepted_refused_and_unreachable(server, run_module):
@@ -105,8 +97,8 @@ def test_a_write_waits_for_replicas_and_is_deleted(tmp_path, server, run_module)
         short = run_module(module, dict(args, write_replicas=2, write_wait_timeout=200))
         assert short['ok'] is False and short['written'] is True and short['replicas_acknowledged'] == 1
         assert short['deleted'] is True and admin(server).exists('kb:probe:wait') == 0
-        assert short['reason'] == ('error talking to 127.0.0.1:%d: SET kb:probe:wait was acknowledged by 1 of 2 '
-                                   'replicas within 200 ms' % server.port)
+        assert short['reason'] == ('127.0.0.1:%d: SET kb:probe:wait was acknowledged by 1 of 2 replicas within 200 ms'
+                                   % server.port) and short['refused'] is False
         wait_for(lambda: admin(replica).exists('kb:probe:wait') == 0, what='the deletion to reach the replica')
         kept = run_module(module, dict(args, write_delete=False, write_replicas=0))
         assert kept['written'] is True and kept['deleted'] is False and kept['replicas_acknowledged'] is None
@@ -119,3 +111,15 @@ def test_bad_write_numbers_name_the_option(server, run_module):
     res = run_module(module, dict(login_port=server.port, login_password=ADMIN_PASSWORD, write_key='k',
                                   write_replicas=-1), expect_fail=True)
     assert res['msg'] == 'write_replicas: -1 is below 0'
+
+
+def test_a_wait_longer_than_the_connect_timeout_reports_the_count_not_a_timeout(tmp_path, server, run_module):
+    """WAIT blocks on purpose: with write_wait_timeout above connect_timeout the socket waits for it, and a
+    missing replica is reported as "acknowledged by 0 of 1", not as a server that stopped answering."""
+    res = run_module(module, dict(login_port=server.port, login_user=ADMIN_USER, login_password=ADMIN_PASSWORD,
+                                  connect_timeout=0.5, write_key='kb:probe:long', write_replicas=1,
+                                  write_wait_timeout=1500, write_delete=True))
+    assert res['ok'] is False and res['replicas_acknowledged'] == 0 and res['deleted'] is True
+    assert res['reason'] == ('127.0.0.1:%d: SET kb:probe:long was acknowledged by 0 of 1 replicas within 1500 ms'
+                             % server.port)
+    assert admin(server).exists('kb:probe:long') == 0
