@@ -33,11 +33,10 @@ options:
 '''
 
 EXAMPLES = r'''
-- name: Check HAProxy's listeners
-  ansible.builtin.assert:
-    that: _problems | length == 0
-    fail_msg: "{{ _problems | join(' ') }}"
-    quiet: true
+- name: Stop on a bad HAProxy listener port, naming the variable
+  ansible.builtin.fail:
+    msg: "{{ _problems | join(' ') }}"
+  when: _problems | length > 0
   vars:
     _problems: >-
       {{ {'haproxy_redis_frontend_port': haproxy_redis_frontend_port, 'haproxy_redis_health_port': haproxy_redis_health_port}
