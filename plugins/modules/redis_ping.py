@@ -201,6 +201,10 @@ from ansible_collections.keybuzz.redis_ha.plugins.module_utils.redis_connection 
 )
 
 
+# The write results before any write (with logins, in check mode, or when the login fails).
+NOTHING_WRITTEN = dict(written=False, replicas_acknowledged=None, deleted=False)
+
+
 class WriteFellShort(Exception):
     """The server answered, but the write was not acknowledged, read back or replicated as asked."""
 
@@ -228,8 +232,7 @@ def check_logins(params):
     finally:
         client.close()
     failed = [entry for entry in results if not entry['ok']]
-    return dict(ok=not failed, refused=bool(failed) and all(entry['refused'] for entry in failed), written=False,
-                replicas_acknowledged=None, deleted=False,
+    return dict(NOTHING_WRITTEN, ok=not failed, refused=bool(failed) and all(entry['refused'] for entry in failed),
                 reason='; '.join('%s: %s' % (entry['name'], entry['reason']) for entry in failed), logins=results)
 
 
@@ -290,7 +293,7 @@ def main():
     # WAIT blocks on purpose: the socket may wait write_wait_timeout longer than connect_timeout.
     waiting = params['connect_timeout'] + params['write_wait_timeout'] / 1000.0 if params['write_replicas'] else None
     client = redis_client(params, socket_timeout=waiting)
-    result = dict(ok=False, refused=False, written=False, replicas_acknowledged=None, deleted=False, reason='')
+    result = dict(NOTHING_WRITTEN, ok=False, refused=False, reason='')
     try:
         client.ping()
         if params['write_key'] and not module.check_mode:
