@@ -110,8 +110,14 @@ options:
       - How long after the Sentinel's last C(INFO) reply from the target the failover starts, in
         milliseconds, so that the Sentinel's next C(INFO) (one second after the last) comes just after
         the promotion. Between 100 and 900.
+      - The Sentinel sends C(REPLICAOF NO ONE) on the third tick of its timer after C(SENTINEL FAILOVER)
+        (10 to 19 ticks a second) and, in the same tick, the C(INFO) that is due by then, after it.
+        An C(INFO) due on one of the first two ticks goes out before the promotion and the next one a
+        second later. At 700 ms (plus the few ms to pause the master) the first two ticks end before the
+        C(INFO) is due even at 10 ticks a second, so the promotion is seen about 300 ms after the
+        failover starts (450 ms, the earlier default, about 600 ms).
     type: int
-    default: 450
+    default: 700
   align_timeout:
     description:
       - Seconds to wait for such an C(INFO) reply; without one the failover starts anyway.
@@ -207,11 +213,12 @@ priorities_restored:
   sample: true
 info_age_at_failover_ms:
   description:
-    - Age of the Sentinel's last C(INFO) reply from the target when the failover started (O(info_aim_ms)),
-      V(null) when no reply was seen within O(align_timeout).
+    - Age of the Sentinel's last C(INFO) reply from the target when C(SENTINEL FAILOVER) was sent
+      (O(info_aim_ms) plus the check and the pause in between), V(null) when no reply was seen within
+      O(align_timeout).
   returned: when the module got that far
   type: int
-  sample: 450
+  sample: 716
 offset:
   description: The master's replication offset the target reached before the failover.
   returned: when the target caught up
@@ -220,7 +227,7 @@ offset:
 timings_ms:
   description:
     - Durations in milliseconds, those measured so far when a step failed.
-    - Keys C(priority_wait), C(align_wait), C(pause_to_caught_up), C(caught_up_to_failover_sent),
+    - Keys C(priority_wait), C(align_wait), C(aligned_to_paused), C(pause_to_caught_up), C(caught_up_to_failover_sent),
       C(failover_to_promoted), C(promoted_to_unpaused), C(pause_to_majority) and C(master_paused).
   returned: always
   type: dict
@@ -277,6 +284,7 @@ RESTORE = 'restore replica-priority'
 TIMINGS = (
     ('priority_wait', 'start', 'priorities_seen'),
     ('align_wait', 'priorities_seen', 'aligned'),
+    ('aligned_to_paused', 'aligned', 'paused'),
     ('pause_to_caught_up', 'paused', 'caught_up'),
     ('caught_up_to_failover_sent', 'caught_up', 'failover_sent'),
     ('failover_to_promoted', 'failover_sent', 'promoted'),
@@ -416,7 +424,8 @@ class Switchover(object):
                 time.sleep(0.2)
         result['sentinel'] = format_address(*asked[0])
         self.mark('priorities_seen')
-        result['info_age_at_failover_ms'] = self.align_with_info(asked[1], params['info_aim_ms'], params['align_timeout'])
+        info_age = self.align_with_info(asked[1], params['info_aim_ms'], params['align_timeout'])
+        result['info_age_at_failover_ms'] = None  # set once SENTINEL FAILOVER is sent
         self.mark('aligned')
 
         self.check_planned_master(CHECK_PAUSE)  # again right before the pause: the decisive check
@@ -456,6 +465,9 @@ class Switchover(object):
         finally:
             once.close()
         self.mark('failover_sent')
+        if info_age is not None:
+            result['info_age_at_failover_ms'] = int(round(info_age + 1000 * (self.moments['failover_asked']
+                                                                             - self.moments['aligned'])))
 
         # 5. promoted: demote the old master at once, then let its paused clients go (READONLY)
         self.at(PROMOTED, self.target_addr)
@@ -614,7 +626,7 @@ def main():
         sentinel_timeout=dict(type='float', default=1.0),
         pause_ms=dict(type='int', default=10000),
         priority_timeout=dict(type='float', default=25),
-        info_aim_ms=dict(type='int', default=450),
+        info_aim_ms=dict(type='int', default=700),
         align_timeout=dict(type='float', default=12),
         catchup_timeout=dict(type='float', default=2),
         switch_timeout=dict(type='float', default=7),

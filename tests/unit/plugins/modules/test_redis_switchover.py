@@ -161,7 +161,9 @@ def test_switchover_promotes_the_target_without_losing_a_write(own_cluster, run_
     assert (res['old_master'], res['target']) == (addr(master), addr(target))
     assert res['priorities_changed'] == {addr(other): [int(before[1]), 0]} and res['priorities_restored'] is True
     assert res['sentinel'] in [addr(s) for s in own_cluster.sentinels]
-    assert res['info_age_at_failover_ms'] in (None, 450)
+    # aligned: the default aim plus the check and the pause before SENTINEL FAILOVER (well under the 1 s period)
+    age = res['info_age_at_failover_ms']
+    assert age is None or 700 <= age < 1000, age
     assert res['offset'] >= 0 and res['sentinels_named'] == addr(master)
     assert set(res['timings_ms']) == set(name for name, a, b in module.TIMINGS)
     assert 0 < res['timings_ms']['master_paused'] < 10000
