@@ -23,8 +23,11 @@ kill, every point seen from this machine:
   noreplicas             NOREPLICAS errors the clients got (the new master refusing writes until a
                          replica is attached), and the window from the first to the last
 
+The kill falls at a random moment of the Sentinels' INFO period (SENTINEL DEBUG info-period):
+when a Sentinel last asked the replicas for INFO decides when it sees the promotion.
+
 The lab is found as in tests/kblab/labctl.py (KB_LAB_INVENTORY / KB_LAB_CREDENTIALS).
-Usage: .venv/bin/python bench/failover_timeline.py [--trials 5] [--down-after 5000]
+Usage: .venv/bin/python bench/failover_timeline.py [--trials 5] [--down-after 5000] [--info-period MS]
 """
 
 from __future__ import absolute_import, division, print_function
@@ -119,6 +122,11 @@ class Recorder(object):
             thread.join(2)
 
 
+def set_info_period(lab, ms):
+    for name in lab.sentinels:
+        lab.sentinel(name).execute_command('SENTINEL', 'DEBUG', 'info-period', str(ms))
+
+
 def one_trial(lab):
     old = lab.restore()
     candidates = [n for n in lab.nodes if n != old]
@@ -129,8 +137,7 @@ def one_trial(lab):
     try:
         work.start()
         lab.wait_for('writes on the master', lambda: work.successes_since(0, node=old), 10)
-        time.sleep(1.0)
-        t_kill = lab.kill(old)
+        t_kill = lab_bench.kill_at_random(lab, old)
         lab.wait_for('writes acknowledged by the new master through every HAProxy node', lambda: all(
             [e for e in work.successes_since(t_kill, endpoint=p) if e['node'] != old] for p in lab.haproxies), 60, 0.02)
         time.sleep(0.5)
@@ -178,20 +185,28 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--trials', type=int, default=5)
     parser.add_argument('--down-after', type=int, default=lab_bench.SHIPPED_DOWN_AFTER)
+    parser.add_argument('--info-period', type=int,
+                        help='set the Sentinels\' INFO period (ms, SENTINEL DEBUG info-period) for the run, then put back')
     args = parser.parse_args(argv)
     if args.trials < 1:
         parser.error('--trials must be at least 1')
     lab = labctl.Lab()
     print('load average %s' % ' / '.join('%.2f' % v for v in os.getloadavg()), flush=True)
     rows = []
+    shipped_period = lab_bench.info_period(lab)
     try:
         lab_bench.set_down_after(lab, args.down_after)
+        if args.info_period:
+            set_info_period(lab, args.info_period)
+        print('Sentinel INFO period %.1f s (the kill falls at a random moment of it)' % lab_bench.info_period(lab),
+              flush=True)
         for i in range(args.trials):
             rows.append(one_trial(lab))
             print('  trial %d: %s' % (i + 1, ', '.join('%s %s' % (k, fmt(v) if isinstance(v, float) else v)
                                                       for k, v in rows[-1].items())), flush=True)
     finally:
         lab_bench.set_down_after(lab, lab_bench.SHIPPED_DOWN_AFTER)
+        set_info_period(lab, int(shipped_period * 1000))
     print('\n### Hard kill, down-after %d: seconds after the kill (median / min / max of %d)' % (args.down_after, len(rows)))
     print('| point | median | min | max |')
     print('|---|---|---|---|')

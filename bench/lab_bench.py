@@ -5,7 +5,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Benchmarks against the five-container lab (a converged Molecule ``default`` scenario).
 
-failover    hard kill of the master (SIGKILL, systemd restart off), per trial: kill -> first
+failover    hard kill of the master (SIGKILL, systemd restart off) at a random moment of the
+            Sentinels' INFO period (it decides when the leader sees the promotion), per trial: kill -> first
             +switch-master (Sentinel's share), +switch-master -> first write acknowledged by the
             new master through HAProxy (the proxy's share, watcher running), and the workload's
             write-unavailability window; at each --down-after (SENTINEL SET at run time, the
@@ -24,6 +25,7 @@ from __future__ import absolute_import, division, print_function
 
 import argparse
 import os
+import random
 import secrets
 import sys
 import time
@@ -45,6 +47,26 @@ def set_down_after(lab, ms):
         client.close()
 
 
+def info_period(lab):
+    """The Sentinels' INFO period in seconds (SENTINEL DEBUG; each must report the same)."""
+    periods = set()
+    for name in lab.sentinels:
+        reply = lab.sentinel(name).execute_command('SENTINEL', 'DEBUG')
+        fields = dict(zip([str(k).upper() for k in reply[0::2]], reply[1::2]))
+        periods.add(int(fields['INFO-PERIOD']))
+    if len(periods) != 1:
+        raise SystemExit('the Sentinels report different INFO periods: %s' % sorted(periods))
+    return periods.pop() / 1000.0
+
+
+def kill_at_random(lab, old):
+    """SIGKILL ``old`` at a random moment of the Sentinels' INFO period (1 s at least after the
+    workload's first write on it): a kill timed from the last trial's end would always fall at the
+    same moment of that period. Returns the kill's monotonic time."""
+    time.sleep(1.0 + random.uniform(0, info_period(lab)))
+    return lab.kill(old)
+
+
 def one_trial(lab):
     old = lab.restore()
     survivors = [s for s in lab.sentinels if s != old]
@@ -56,8 +78,7 @@ def one_trial(lab):
     try:
         work.start()
         lab.wait_for('writes on the master', lambda: work.successes_since(0, node=old), 10)
-        time.sleep(1.0)
-        t_kill = lab.kill(old)
+        t_kill = kill_at_random(lab, old)
         lab.wait_for('a write acknowledged by a new master',
                      lambda: [e for e in work.successes_since(t_kill) if e['node'] != old], 60, 0.02)
         time.sleep(0.5)
