@@ -223,7 +223,7 @@ def test_validate_says_why_each_check_failed(tmp_path):
         address = f"127.0.0.{10 + int(name[-1])}"
         assert f"FAIL PING {name}: cannot connect to {address}:6379: connection refused" in flat, flat
         assert f"FAIL role {name}: cannot connect to {address}:6379: connection refused" in flat, flat
-    assert ("FAIL routes to the Sentinel master haproxy-01: no answer: cannot connect to 127.0.0.14:6379: "
+    assert ("FAIL routes to the Sentinel master haproxy-01: cannot connect to 127.0.0.14:6379: "
             "connection refused") in flat, flat
     assert "FAIL write through haproxy-01: cannot connect to 127.0.0.14:6379: connection refused" in flat, flat
     # One failure, the report's, not a task's.
