@@ -122,11 +122,6 @@ class Recorder(object):
             thread.join(2)
 
 
-def set_info_period(lab, ms):
-    for name in lab.sentinels:
-        lab.sentinel(name).execute_command('SENTINEL', 'DEBUG', 'info-period', str(ms))
-
-
 def one_trial(lab):
     old = lab.restore()
     candidates = [n for n in lab.nodes if n != old]
@@ -197,7 +192,7 @@ def main(argv=None):
     try:
         lab_bench.set_down_after(lab, args.down_after)
         if args.info_period:
-            set_info_period(lab, args.info_period)
+            lab_bench.set_info_period(lab, args.info_period)
         print('Sentinel INFO period %.1f s (the kill falls at a random moment of it)' % lab_bench.info_period(lab),
               flush=True)
         for i in range(args.trials):
@@ -206,7 +201,7 @@ def main(argv=None):
                                                       for k, v in rows[-1].items())), flush=True)
     finally:
         lab_bench.set_down_after(lab, lab_bench.SHIPPED_DOWN_AFTER)
-        set_info_period(lab, int(shipped_period * 1000))
+        lab_bench.set_info_period(lab, int(shipped_period * 1000))
     print('\n### Hard kill, down-after %d: seconds after the kill (median / min / max of %d)' % (args.down_after, len(rows)))
     print('| point | median | min | max |')
     print('|---|---|---|---|')

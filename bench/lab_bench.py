@@ -59,6 +59,11 @@ def info_period(lab):
     return periods.pop() / 1000.0
 
 
+def set_info_period(lab, ms):
+    for name in lab.sentinels:
+        lab.sentinel(name).execute_command('SENTINEL', 'DEBUG', 'info-period', str(ms))
+
+
 def kill_at_random(lab, old):
     """SIGKILL ``old`` at a random moment of the Sentinels' INFO period (1 s at least after the
     workload's first write on it): a kill timed from the last trial's end would always fall at the
